@@ -1,0 +1,204 @@
+"""The operator CLI: ``mcp-orchestrator serve | workers | runs | panic | dispatch | store``.
+
+Data goes to stdout, progress and diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, get_args
+
+import anyio
+
+from mcp_orchestrator import __version__
+from mcp_orchestrator.config import Settings
+from mcp_orchestrator.contracts import ModelName, RuntimeMode
+from mcp_orchestrator.errors import OrchestratorError
+from mcp_orchestrator.service import Orchestrator
+from mcp_orchestrator.service.events import RunEvent
+
+__all__ = ["main"]
+
+OPERATOR = "operator"
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _with_service(
+    fn: Callable[[Orchestrator, argparse.Namespace], Awaitable[int]],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        async def go() -> int:
+            orch = Orchestrator(Settings.from_env())
+            async with orch.running():
+                return await fn(orch, args)
+
+        return anyio.run(go)
+
+    return run
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.server import build_server
+
+    server = build_server(Settings.from_env())
+    if args.transport == "stdio":
+        server.run()
+    elif args.transport == "sse":
+        server.run("sse", host=args.host, port=args.port)
+    else:
+        server.run("streamable-http", host=args.host, port=args.port)
+    return 0
+
+
+@_with_service
+async def _workers(orch: Orchestrator, args: argparse.Namespace) -> int:
+    workers = await orch.list_workers(args.status)
+    if args.json:
+        _print_json([w.to_wire().model_dump(mode="json") for w in workers])
+    else:
+        for w in workers:
+            print(f"{w.name:24} {w.model:11} {w.runtime_mode:10} {w.status:8} {w.owner_agent_id:16} {w.workdir}")
+        if not workers:
+            print("no workers", file=sys.stderr)
+    return 0
+
+
+@_with_service
+async def _runs_list(orch: Orchestrator, args: argparse.Namespace) -> int:
+    page = await orch.list_runs(
+        worker_name=args.worker, agent_id=args.agent, status=args.status, limit=args.limit, cursor=args.cursor
+    )
+    if args.json:
+        _print_json(page.model_dump(mode="json"))
+        return 0
+    for r in page.runs:
+        print(f"{r.run_id}  {r.status:9} {','.join(r.workers):20} {r.created_at:%Y-%m-%d %H:%M:%S}  {r.task[:60]!r}")
+    if page.next_cursor:
+        print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
+    return 0
+
+
+@_with_service
+async def _runs_show(orch: Orchestrator, args: argparse.Namespace) -> int:
+    run = await orch.get_run(args.run_id)
+    _print_json(run.to_wire().model_dump(mode="json"))
+    return 0
+
+
+@_with_service
+async def _panic(orch: Orchestrator, args: argparse.Namespace) -> int:
+    if args.action == "on":
+        state = await orch.panic(OPERATOR, args.reason or "engaged by the operator")
+    elif args.action == "off":
+        state = await orch.release_panic()
+    else:
+        state = await orch.panic_state()
+    _print_json(state.model_dump(mode="json"))
+    return 0
+
+
+@_with_service
+async def _store_check(orch: Orchestrator, args: argparse.Namespace) -> int:
+    moved = await orch.io(orch.store.check)
+    quarantined = orch.store.quarantined()
+    _print_json({"home": str(orch.settings.home), "movedNow": moved, "quarantine": quarantined})
+    return 0
+
+
+@_with_service
+async def _dispatch(orch: Orchestrator, args: argparse.Namespace) -> int:
+    name = args.worker or f"{OPERATOR}-{args.model}".replace("_", "-")
+    existing = {w.name: w for w in await orch.list_workers()}
+    worker = existing.get(name)
+    if worker is None or worker.status == "stopped":
+        worker = await orch.spawn_worker(
+            OPERATOR, name, args.model, runtime_mode=args.runtime, workdir=args.workdir, role=args.role
+        )
+        print(f"spawned worker {name} ({worker.model} via {worker.runtime_mode})", file=sys.stderr)
+    run = await orch.dispatch(OPERATOR, args.task, workers=[name], continue_session=args.continue_session)
+    print(f"dispatched {run.run_id}", file=sys.stderr)
+
+    async def show(event: RunEvent) -> None:
+        print(f"  … {event.message}", file=sys.stderr)
+
+    run = await orch.wait_run(run.run_id, args.timeout, show)
+    if not run.terminal:
+        await orch.cancel_run(OPERATOR, run.run_id)
+        run = await orch.get_run(run.run_id)
+    _print_json(run.to_wire().model_dump(mode="json"))
+    print(f"run {run.run_id} {run.status}", file=sys.stderr)
+    return 0 if run.status == "completed" else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mcp-orchestrator", description=__doc__)
+    p.add_argument("--version", action="version", version=f"mcp-orchestrator {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the MCP server")
+    s.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.set_defaults(func=_serve)
+
+    w = sub.add_parser("workers", help="list workers")
+    w.add_argument("--status", choices=["idle", "busy", "stopped"])
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=_workers)
+
+    r = sub.add_parser("runs", help="list or show runs").add_subparsers(dest="runs_command", required=True)
+    rl = r.add_parser("list", help="runs, newest first")
+    rl.add_argument("--worker")
+    rl.add_argument("--agent")
+    rl.add_argument("--status", choices=["accepted", "running", "completed", "failed", "canceled"])
+    rl.add_argument("--limit", type=int, default=20)
+    rl.add_argument("--cursor")
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=_runs_list)
+    rs = r.add_parser("show", help="one run as JSON")
+    rs.add_argument("run_id")
+    rs.set_defaults(func=_runs_show)
+
+    pn = sub.add_parser("panic", help="engage, release or show the panic write-guard")
+    pn.add_argument("action", choices=["on", "off", "status"])
+    pn.add_argument("--reason")
+    pn.set_defaults(func=_panic)
+
+    st = sub.add_parser("store", help="data directory maintenance").add_subparsers(dest="store_command", required=True)
+    sc = st.add_parser("check", help="verify every document; quarantine corrupt ones")
+    sc.set_defaults(func=_store_check)
+
+    d = sub.add_parser("dispatch", help="run one task through the service and print the run")
+    d.add_argument("task")
+    d.add_argument("--model", choices=get_args(ModelName), default="mock")
+    d.add_argument("--runtime", choices=get_args(RuntimeMode))
+    d.add_argument("--worker", help="worker name (default: operator-<model>, spawned when missing)")
+    d.add_argument("--workdir")
+    d.add_argument("--role", default="writer")
+    d.add_argument("--timeout", type=float, default=600.0, help="seconds to wait before canceling")
+    d.add_argument("--continue-session", action="store_true")
+    d.set_defaults(func=_dispatch)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mcp-orchestrator`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    try:
+        code: int = args.func(args)
+    except OrchestratorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # configuration errors from the environment
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,241 @@
+"""Wire and storage contracts: the pydantic models every layer shares.
+
+Field names are snake_case in Python and camelCase on the wire and on disk. The
+JSON Schemas in ``contracts/`` are generated from these models
+(``python -m mcp_orchestrator.schemas``) and a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "FailureClass",
+    "FallbackPolicy",
+    "ModelName",
+    "PanicState",
+    "Run",
+    "RunError",
+    "RunList",
+    "RunStatus",
+    "RunSummary",
+    "RuntimeMode",
+    "Step",
+    "StepStatus",
+    "StrategyName",
+    "Usage",
+    "Worker",
+    "WorkerList",
+    "WorkerStatus",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+
+ModelName = Literal["codex_cli", "gemini_cli", "claude_cli", "mock"]
+RuntimeMode = Literal["cli", "openai_sdk", "google_sdk", "mock"]
+FallbackPolicy = Literal["on_error", "never"]
+WorkerStatus = Literal["idle", "busy", "stopped"]
+RunStatus = Literal["accepted", "running", "completed", "failed", "canceled"]
+StepStatus = Literal["pending", "running", "completed", "failed", "canceled"]
+StrategyName = Literal["single_worker"]
+FailureClass = Literal[
+    "timeout",
+    "stalled",
+    "canceled",
+    "auth",
+    "rate_limited",
+    "unavailable",
+    "bad_output",
+    "process_error",
+    "interrupted",
+    "internal",
+]
+
+TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def _lean_schema(schema: dict[str, Any]) -> None:
+    # Property titles repeat the field names; tools/list costs every conversation tokens.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
+class Contract(BaseModel):
+    """Base of every contract: camelCase aliases, strict about unknown input."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        json_schema_extra=_lean_schema,
+    )
+
+
+class Worker(Contract):
+    """A named worker: a model identity run through a runtime, owned by one agent."""
+
+    name: str
+    model: ModelName
+    runtime_mode: RuntimeMode
+    fallback_policy: FallbackPolicy = "on_error"
+    workdir: str
+    role: str = "writer"
+    status: WorkerStatus = "idle"
+    owner_agent_id: str
+    created_at: datetime
+    timeout_seconds: float | None = None
+    model_name: str | None = None
+    session_id: str | None = None
+
+
+class WorkerList(Contract):
+    """The result of ``list_workers``."""
+
+    workers: list[Worker]
+
+
+class Usage(Contract):
+    """Token usage reported by a runtime."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Step(Contract):
+    """One unit of work by one worker inside a run."""
+
+    index: int
+    worker_name: str
+    role: str
+    runtime_mode: RuntimeMode
+    fallback_from: str | None = None
+    status: StepStatus = "pending"
+    attempt: int = 1
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: int | None = None
+    exit_code: int | None = None
+    failure_class: FailureClass | None = None
+    output: str = ""
+    output_truncated: bool = False
+    output_bytes: int = 0
+    usage: Usage | None = None
+
+
+class RunError(Contract):
+    """Why a run failed or was canceled."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    failure_class: str = Field(alias="class")
+    message: str
+
+
+class Run(Contract):
+    """A dispatched task: its steps, status and outcome."""
+
+    run_id: str
+    status: RunStatus
+    strategy: StrategyName
+    task: str
+    agent_id: str
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    steps: list[Step] = Field(default_factory=list)
+    summary: str = ""
+    error: RunError | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """True once the run can no longer change."""
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+class RunSummary(Contract):
+    """A run as ``list_worker_runs`` shows it."""
+
+    run_id: str
+    status: RunStatus
+    strategy: StrategyName
+    agent_id: str
+    workers: list[str]
+    created_at: datetime
+    ended_at: datetime | None = None
+    task: str
+
+
+class RunList(Contract):
+    """A page of runs, newest first; pass ``nextCursor`` back as ``cursor``."""
+
+    runs: list[RunSummary]
+    next_cursor: str | None = None
+
+
+class PanicState(Contract):
+    """The panic write-guard."""
+
+    engaged: bool
+    reason: str = ""
+    engaged_by: str = ""
+    engaged_at: datetime | None = None
+
+
+class ProcessRef(Contract):
+    """The server process that executes a run; used to detect runs orphaned by a crash."""
+
+    pid: int
+    start_ticks: int
+    host: str
+
+
+class RunRecord(Run):
+    """A run as stored on disk: the wire run plus bookkeeping."""
+
+    schema_version: int = SCHEMA_VERSION
+    workers: list[str] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    owner: ProcessRef | None = None
+    cancel_requested: bool = False
+
+    def to_wire(self) -> Run:
+        """The caller-facing view of this record."""
+        return Run.model_validate(self.model_dump(include=set(Run.model_fields)))
+
+    def summarize(self) -> RunSummary:
+        """The listing view of this record."""
+        task = self.task if len(self.task) <= 200 else self.task[:199] + "…"
+        return RunSummary(
+            run_id=self.run_id,
+            status=self.status,
+            strategy=self.strategy,
+            agent_id=self.agent_id,
+            workers=self.workers,
+            created_at=self.created_at,
+            ended_at=self.ended_at,
+            task=task,
+        )
+
+
+class WorkerRecord(Worker):
+    """A worker as stored on disk."""
+
+    schema_version: int = SCHEMA_VERSION
+    current_run_id: str | None = None
+
+    def to_wire(self) -> Worker:
+        """The caller-facing view of this record."""
+        return Worker.model_validate(self.model_dump(include=set(Worker.model_fields)))

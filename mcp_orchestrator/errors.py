@@ -1,0 +1,126 @@
+"""The one exception tree of mcp-orchestrator.
+
+    OrchestratorError
+    ├── UsageError                  the caller's mistake: fix the request and retry
+    │   ├── InvalidArgument         a malformed id, name, path or option
+    │   ├── PathNotAllowed          a workdir outside the allowed roots
+    │   ├── NotFound                no such worker or run
+    │   ├── Conflict                the name is taken, the worker is stopped, ...
+    │   ├── Forbidden               another agent owns the worker or run
+    │   └── PanicEngaged            the write guard is on
+    ├── RunFailure                  a step failed while running (typed failure class)
+    └── StoreError                  the data directory could not be read or written
+        └── CorruptDocument         a stored document failed to parse or validate
+
+Errors carry typed attributes; the MCP layer turns every ``UsageError`` into a
+``ToolError`` whose text tells the caller what to do next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp_orchestrator.contracts import FailureClass
+
+__all__ = [
+    "Conflict",
+    "CorruptDocument",
+    "Forbidden",
+    "InvalidArgument",
+    "NotFound",
+    "OrchestratorError",
+    "PanicEngaged",
+    "PathNotAllowed",
+    "RunFailure",
+    "StoreError",
+    "UsageError",
+]
+
+
+class OrchestratorError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UsageError(OrchestratorError):
+    """The caller asked for something invalid; ``hint`` says what to do instead."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class InvalidArgument(UsageError):
+    """An argument is malformed."""
+
+    def __init__(self, field: str, message: str, *, hint: str = "") -> None:
+        super().__init__(f"{field}: {message}", hint=hint)
+        self.field = field
+
+
+class PathNotAllowed(InvalidArgument):
+    """A working directory resolves outside every allowed root."""
+
+    def __init__(self, field: str, message: str, *, roots: list[Path]) -> None:
+        shown = ", ".join(str(r) for r in roots)
+        super().__init__(
+            field,
+            message,
+            hint=f"Use a directory inside an allowed root ({shown}) or add one to MCP_ORCHESTRATOR_ROOTS.",
+        )
+        self.roots = roots
+
+
+class NotFound(UsageError):
+    """No such worker or run."""
+
+    def __init__(self, kind: str, key: str, *, hint: str = "") -> None:
+        super().__init__(f"No {kind} named {key!r}.", hint=hint)
+        self.kind = kind
+        self.key = key
+
+
+class Conflict(UsageError):
+    """The request conflicts with the current state."""
+
+
+class Forbidden(UsageError):
+    """Another agent owns the object."""
+
+
+class PanicEngaged(UsageError):
+    """The panic write-guard refuses every mutating call."""
+
+    def __init__(self, reason: str, engaged_by: str) -> None:
+        super().__init__(
+            f"Refused: the panic switch is engaged (by {engaged_by}: {reason}).",
+            hint="Read tools still work. An operator releases it with `mcp-orchestrator panic off`.",
+        )
+        self.reason = reason
+        self.engaged_by = engaged_by
+
+
+class RunFailure(OrchestratorError):
+    """A step failed; ``failure_class`` is one of the shared failure classes."""
+
+    def __init__(self, failure_class: FailureClass, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(f"{failure_class}: {message}")
+        self.failure_class: FailureClass = failure_class
+        self.message = message
+        self.exit_code = exit_code
+
+
+class StoreError(OrchestratorError):
+    """The data directory could not be read or written."""
+
+
+class CorruptDocument(StoreError):
+    """A stored document failed to parse or validate."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason

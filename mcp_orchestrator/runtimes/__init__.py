@@ -1,0 +1,26 @@
+"""Worker runtimes, chosen by name and imported lazily (vendor SDKs cost nothing until used)."""
+
+from __future__ import annotations
+
+import importlib
+
+from mcp_orchestrator.contracts import RuntimeMode
+from mcp_orchestrator.runtimes.base import OutputSink, StepContext, StepOutcome, WorkerRuntime
+
+__all__ = ["OutputSink", "StepContext", "StepOutcome", "WorkerRuntime", "load_runtime"]
+
+# mode -> (module, class); a module is imported only when its runtime is first used.
+_RUNTIMES: dict[str, tuple[str, str]] = {
+    "mock": ("mcp_orchestrator.runtimes.mock", "MockRuntime"),
+    "cli": ("mcp_orchestrator.runtimes.cli", "CliRuntime"),
+}
+
+
+def load_runtime(mode: RuntimeMode) -> WorkerRuntime:
+    """Instantiate the runtime registered for ``mode``."""
+    try:
+        module_name, class_name = _RUNTIMES[mode]
+    except KeyError:
+        raise LookupError(f"runtime {mode!r} is not available in this build") from None
+    cls: type[WorkerRuntime] = getattr(importlib.import_module(module_name), class_name)
+    return cls()

@@ -1,0 +1,81 @@
+"""Build the MCP server: lifespan-owned services, thin tools, run resources."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+from mcp_orchestrator import __version__
+from mcp_orchestrator.config import Settings
+from mcp_orchestrator.errors import NotFound, UsageError
+from mcp_orchestrator.server.registry import ToolRegistry
+from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.tools import TOOLS
+from mcp_orchestrator.service import Orchestrator
+
+__all__ = ["AppState", "build_server"]
+
+INSTRUCTIONS = (
+    "Orchestrates coding-agent workers. spawn_worker, then dispatch_task (it waits up to waitSeconds and "
+    "returns the run as it stands); follow with get_run, cancel with cancel_run. Every mutating tool needs "
+    "agentId. Model 'mock' needs no API key."
+)
+
+
+def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
+    """A ready-to-run server; services start in its lifespan, once per process."""
+    resolved = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        orch = Orchestrator(resolved)
+        async with orch.running():
+            yield AppState(orch)
+
+    registry = ToolRegistry()
+    for spec in TOOLS:
+        registry.add(spec)
+    server: MCPServer[AppState] = MCPServer(
+        "mcp-orchestrator", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, tools=registry.tools()
+    )
+    _register_resources(server)
+    return server
+
+
+def _register_resources(server: MCPServer[AppState]) -> None:
+    @server.resource("runs://{run_id}", name="run", mime_type="application/json")
+    async def run_resource(run_id: str, ctx: Context[AppState]) -> str:
+        """The whole run as JSON."""
+        orch = ctx.request_context.lifespan_context.orch
+        try:
+            run = await orch.get_run(run_id)
+        except NotFound as e:
+            raise ResourceNotFoundError(str(e)) from e
+        except UsageError as e:
+            raise ResourceError(str(e)) from e
+        return json.dumps(run.to_wire().model_dump(mode="json"), indent=1)
+
+    @server.resource("runs://{run_id}/steps/{index}/output", name="step-output", mime_type="text/plain")
+    async def step_output(run_id: str, index: str, ctx: Context[AppState]) -> str:
+        """A step's full captured output (tool results carry only an excerpt)."""
+        orch = ctx.request_context.lifespan_context.orch
+        if not index.isdigit() or len(index) > 6:
+            raise ResourceError(f"step index {index!r} is not a number")
+        try:
+            run = await orch.get_run(run_id)
+        except NotFound as e:
+            raise ResourceNotFoundError(str(e)) from e
+        except UsageError as e:
+            raise ResourceError(str(e)) from e
+        if int(index) >= len(run.steps):
+            raise ResourceNotFoundError(f"run {run_id} has no step {index}")
+        path = orch.step_output_path(run_id, int(index))
+        try:
+            return path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""

@@ -1,0 +1,86 @@
+"""Tool registration: refuses duplicates and keeps ``tools/list`` lean."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import ToolAnnotations
+
+from mcp_orchestrator.errors import OrchestratorError
+
+__all__ = ["DuplicateToolError", "ToolRegistry", "ToolSpec", "compact_schema"]
+
+
+class DuplicateToolError(OrchestratorError):
+    """Two tools were registered under one name: a start-up bug, never silently ignored."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool function with its wire name and annotations."""
+
+    fn: Callable[..., Any]
+    annotations: ToolAnnotations
+
+    @property
+    def name(self) -> str:
+        """The wire name (the function's name)."""
+        return self.fn.__name__
+
+
+_OUTPUT_ONLY_DROP = frozenset({"description", "enum", "format", "additionalProperties", "default"})
+
+
+def compact_schema(node: Any, *, output: bool = False) -> Any:
+    """The same JSON Schema with less text: no titles, no null defaults, nullable as a type list.
+
+    With ``output``, also drop what only documents a result (descriptions, enums, formats): a
+    result schema constrains the server, and every conversation pays for its text.
+    """
+    if isinstance(node, list):
+        return [compact_schema(n, output=output) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" or (key == "default" and value is None) or (output and key in _OUTPUT_ONLY_DROP):
+            continue
+        if key in ("properties", "$defs"):
+            out[key] = {k: compact_schema(v, output=output) for k, v in value.items()}
+        else:
+            out[key] = compact_schema(value, output=output)
+    any_of = out.get("anyOf")
+    if isinstance(any_of, list) and len(any_of) == 2 and {"type": "null"} in any_of:
+        other = next(s for s in any_of if s != {"type": "null"})
+        if isinstance(other.get("type"), str):
+            del out["anyOf"]
+            out.update(other)
+            out["type"] = [other["type"], "null"]
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
+    return out
+
+
+class ToolRegistry:
+    """Collects tools for ``MCPServer(tools=...)``; a second tool with a taken name is a hard error."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def add(self, spec: ToolSpec) -> None:
+        """Register one tool; raises ``DuplicateToolError`` when the name is taken."""
+        if spec.name in self._tools:
+            raise DuplicateToolError(f"tool {spec.name!r} is registered twice")
+        doc = (spec.fn.__doc__ or "").strip()
+        tool = Tool.from_function(spec.fn, name=spec.name, description=doc, annotations=spec.annotations)
+        tool.parameters = compact_schema(tool.parameters)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, output=True)
+        self._tools[spec.name] = tool
+
+    def tools(self) -> list[Tool]:
+        """The registered tools, in registration order."""
+        return list(self._tools.values())

@@ -1,0 +1,16 @@
+"""Per-process application state reached from every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_orchestrator.service import Orchestrator
+
+__all__ = ["AppState"]
+
+
+@dataclass
+class AppState:
+    """What the lifespan yields: the orchestrator service."""
+
+    orch: Orchestrator

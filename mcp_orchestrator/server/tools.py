@@ -1,0 +1,187 @@
+"""The MCP tools: validate, call the service, return a contract. No business logic here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Literal, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from mcp_orchestrator.contracts import ModelName, PanicState, Run, RunList, RuntimeMode, Worker, WorkerList
+from mcp_orchestrator.errors import InvalidArgument, StoreError, UsageError
+from mcp_orchestrator.server.registry import ToolSpec
+from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.service import Orchestrator
+from mcp_orchestrator.service.events import RunEvent
+
+__all__ = ["TOOLS"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Ctx = Context[AppState]
+MAX_WAIT = 600.0
+
+
+def _tool_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn the caller's mistakes into ``ToolError`` text that says what to do next."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except UsageError as e:
+            raise ToolError(str(e)) from e
+        except StoreError as e:
+            raise ToolError(f"The data directory failed: {e}. Check its free space and permissions.") from e
+
+    return wrapper
+
+
+def _orch(ctx: Ctx) -> Orchestrator:
+    return ctx.request_context.lifespan_context.orch
+
+
+def _wait(value: float) -> float:
+    if not 0 <= value <= MAX_WAIT:
+        raise InvalidArgument("waitSeconds", f"must be between 0 and {MAX_WAIT:g}", hint="Use 0 to return at once.")
+    return value
+
+
+@_tool_errors
+async def spawn_worker(
+    agentId: str,
+    name: str,
+    model: ModelName,
+    ctx: Ctx,
+    runtimeMode: RuntimeMode | None = None,
+    fallbackPolicy: Literal["on_error", "never"] = "on_error",
+    workdir: str | None = None,
+    role: str | None = None,
+    timeoutSeconds: float | None = None,
+    modelName: str | None = None,
+) -> Worker:
+    """Create a named worker. model 'mock' needs no API key; workdir must be inside an allowed root."""
+    if role is not None and not (1 <= len(role) <= 64 and role.replace("_", "").replace("-", "").isalnum()):
+        raise InvalidArgument("role", "must be 1-64 letters, digits, - or _", hint="e.g. 'writer' or 'reviewer'.")
+    if timeoutSeconds is not None and not 1 <= timeoutSeconds <= 86_400:
+        raise InvalidArgument("timeoutSeconds", "must be between 1 and 86400", hint="Omit it for the default.")
+    if modelName is not None and not (1 <= len(modelName) <= 128 and modelName.isprintable()):
+        raise InvalidArgument("modelName", "must be 1-128 printable characters", hint="e.g. 'gpt-5.5'.")
+    worker = await _orch(ctx).spawn_worker(
+        agentId,
+        name,
+        model,
+        runtime_mode=runtimeMode,
+        fallback_policy=fallbackPolicy,
+        workdir=workdir,
+        role=role,
+        timeout_seconds=timeoutSeconds,
+        model_name=modelName,
+    )
+    return worker.to_wire()
+
+
+@_tool_errors
+async def list_workers(ctx: Ctx, status: Literal["idle", "busy", "stopped"] | None = None) -> WorkerList:
+    """List workers, optionally by status."""
+    workers = await _orch(ctx).list_workers(status)
+    return WorkerList(workers=[w.to_wire() for w in workers])
+
+
+@_tool_errors
+async def stop_worker(agentId: str, name: str, ctx: Ctx) -> Worker:
+    """Stop your worker: its running step is canceled and it takes no new work."""
+    return (await _orch(ctx).stop_worker(agentId, name)).to_wire()
+
+
+@_tool_errors
+async def dispatch_task(
+    agentId: str,
+    task: str,
+    ctx: Ctx,
+    strategy: Literal["single_worker"] = "single_worker",
+    workers: list[str] | None = None,
+    waitSeconds: float = 30,
+    idempotencyKey: str | None = None,
+    continueSession: bool = False,
+) -> Run:
+    """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
+    Canceling this call does not cancel the run: use cancel_run."""
+    orch = _orch(ctx)
+    wait = _wait(waitSeconds)
+    run = await orch.dispatch(
+        agentId,
+        task,
+        strategy=strategy,
+        workers=workers,
+        idempotency_key=idempotencyKey,
+        continue_session=continueSession,
+    )
+    return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
+
+
+def _progress(ctx: Ctx) -> Callable[[RunEvent], Awaitable[None]]:
+    count = 0
+
+    async def report(event: RunEvent) -> None:
+        nonlocal count
+        count += 1
+        await ctx.report_progress(count, None, event.message)
+
+    return report
+
+
+@_tool_errors
+async def get_run(runId: str, ctx: Ctx, waitSeconds: float = 0) -> Run:
+    """A run with its steps; waitSeconds > 0 waits for it to finish first."""
+    return (await _orch(ctx).wait_run(runId, _wait(waitSeconds), _progress(ctx))).to_wire()
+
+
+@_tool_errors
+async def list_worker_runs(
+    ctx: Ctx,
+    workerName: str | None = None,
+    agentId: str | None = None,
+    status: Literal["accepted", "running", "completed", "failed", "canceled"] | None = None,
+    strategy: Literal["single_worker"] | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> RunList:
+    """Runs newest first; pass nextCursor as cursor for the next page."""
+    if not 1 <= limit <= 200:
+        raise InvalidArgument("limit", "must be between 1 and 200", hint="Page with cursor instead.")
+    return await _orch(ctx).list_runs(
+        worker_name=workerName, agent_id=agentId, status=status, strategy=strategy, limit=limit, cursor=cursor
+    )
+
+
+@_tool_errors
+async def cancel_run(agentId: str, runId: str, ctx: Ctx) -> Run:
+    """Cancel your run; its workers' processes are stopped."""
+    return (await _orch(ctx).cancel_run(agentId, runId)).to_wire()
+
+
+@_tool_errors
+async def panic(agentId: str, reason: str, ctx: Ctx) -> PanicState:
+    """Emergency stop: cancels running steps and refuses every mutating tool until an operator runs
+    `mcp-orchestrator panic off`."""
+    return await _orch(ctx).panic(agentId, reason)
+
+
+_READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+_DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(spawn_worker, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)),
+    ToolSpec(list_workers, _READ),
+    ToolSpec(stop_worker, _DESTRUCTIVE),
+    ToolSpec(dispatch_task, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
+    ToolSpec(get_run, _READ),
+    ToolSpec(list_worker_runs, _READ),
+    ToolSpec(cancel_run, _DESTRUCTIVE),
+    ToolSpec(panic, _DESTRUCTIVE),
+)

@@ -1,0 +1,5 @@
+"""The orchestrator service layer."""
+
+from mcp_orchestrator.service.orchestrator import Orchestrator
+
+__all__ = ["Orchestrator"]

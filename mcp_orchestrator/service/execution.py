@@ -1,0 +1,217 @@
+"""One run's execution: the ``StrategyContext`` a strategy drives, and the job around it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from mcp_orchestrator.contracts import FailureClass, RunError, RunRecord, Step, WorkerRecord, utcnow
+from mcp_orchestrator.engine import execute_step
+from mcp_orchestrator.errors import RunFailure
+from mcp_orchestrator.runtimes import OutputSink, StepContext, StepOutcome
+from mcp_orchestrator.runtimes.base import bound_text
+from mcp_orchestrator.service.events import RunEvent
+from mcp_orchestrator.strategies import Strategy
+
+if TYPE_CHECKING:
+    from mcp_orchestrator.service.orchestrator import Orchestrator
+
+__all__ = ["RunExecution"]
+
+log = logging.getLogger(__name__)
+
+
+class RunExecution:
+    """Executes one run: persists every step transition and publishes events."""
+
+    def __init__(self, orch: Orchestrator, run: RunRecord, *, continue_session: bool = False) -> None:
+        self.orch = orch
+        self.run_id = run.run_id
+        self._task = run.task
+        self._continue_session = continue_session
+        self._next_index = len(run.steps)
+        self.step_scopes: dict[str, anyio.CancelScope] = {}
+        self.cancel_reason: str | None = None
+
+    @property
+    def task(self) -> str:
+        """The task as dispatched."""
+        return self._task
+
+    def _publish(self, kind: str, message: str) -> None:
+        self.orch.events.publish(RunEvent(self.run_id, kind, message))  # type: ignore[arg-type]
+
+    async def _save_step(self, step: Step) -> None:
+        def change(run: RunRecord) -> RunRecord:
+            steps = [s for s in run.steps if s.index != step.index] + [step]
+            return run.model_copy(update={"steps": sorted(steps, key=lambda s: s.index)})
+
+        await self.orch.io(self.orch.store.update_run, self.run_id, change)
+
+    async def run_step(self, worker: WorkerRecord, *, role: str, prompt: str) -> Step:
+        """Run one step of ``worker``; the returned step is completed, failed or canceled."""
+        index = self._next_index
+        self._next_index += 1
+        step = Step(index=index, worker_name=worker.name, role=role, runtime_mode=worker.runtime_mode)
+        await self._save_step(step)
+        async with self.orch.worker_slot(worker.name):
+            scope = anyio.CancelScope()
+            self.step_scopes[worker.name] = scope
+            try:
+                current = await self.orch.io(self.orch.store.get_worker, worker.name)
+                if current.status == "stopped":
+                    return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))
+                return await self._run(step, current, prompt, scope)
+            finally:
+                self.step_scopes.pop(worker.name, None)
+
+    async def _run(self, step: Step, worker: WorkerRecord, prompt: str, scope: anyio.CancelScope) -> Step:
+        orch = self.orch
+        started = time.monotonic()
+        step = step.model_copy(update={"status": "running", "started_at": utcnow()})
+        await self._save_step(step)
+        await orch.mark_worker(worker.name, "busy", self.run_id)
+        self._publish("step_started", f"step {step.index}: {worker.name} ({worker.runtime_mode}) started")
+        sink = OutputSink(
+            orch.store.step_output_path(self.run_id, step.index),
+            excerpt_bytes=orch.settings.output_excerpt_bytes,
+            spool_cap=orch.settings.output_spool_bytes,
+        )
+
+        async def report(message: str) -> None:
+            self._publish("step_progress", message[:200])
+
+        ctx = StepContext(
+            run_id=self.run_id,
+            step_index=step.index,
+            prompt=prompt,
+            worker=worker,
+            workdir=Path(worker.workdir),
+            output=sink,
+            report=report,
+            continue_session=self._continue_session,
+            extra_env=orch.settings.extra_env,
+        )
+        outcome: StepOutcome | None = None
+        failure: tuple[FailureClass, str] | None = None
+        exit_code: int | None = None
+        try:
+            with scope:
+                runtime = orch.runtime(worker.runtime_mode)
+                timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
+                outcome = await execute_step(runtime, ctx, total_seconds=timeout, stall=orch.settings.stall_seconds)
+            if outcome is None:
+                failure = ("canceled", self.cancel_reason or "the step was canceled")
+        except RunFailure as e:
+            failure = (e.failure_class, e.message)
+            exit_code = e.exit_code
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                sink.close()
+                await self._end(
+                    step,
+                    "canceled",
+                    sink=sink,
+                    started=started,
+                    failure=("canceled", self.cancel_reason or "the run was canceled"),
+                )
+                await orch.mark_worker(worker.name, "idle", None)
+            raise
+        except Exception as e:  # the outermost boundary of a step: record it, never lose it
+            log.exception("run %s step %s: runtime crashed", self.run_id, step.index)
+            failure = ("internal", f"{type(e).__name__}: {e}")
+        finally:
+            sink.close()
+        with anyio.CancelScope(shield=True):
+            await orch.mark_worker(worker.name, "idle", None, session_id=outcome.session_id if outcome else None)
+            if outcome is not None:
+                ended = await self._end(step, "completed", sink=sink, started=started, outcome=outcome)
+            else:
+                assert failure is not None
+                status = "canceled" if failure[0] == "canceled" else "failed"
+                ended = await self._end(step, status, sink=sink, started=started, failure=failure, exit_code=exit_code)
+        return ended
+
+    async def _end(
+        self,
+        step: Step,
+        status: str,
+        *,
+        sink: OutputSink | None = None,
+        started: float | None = None,
+        outcome: StepOutcome | None = None,
+        failure: tuple[FailureClass, str] | None = None,
+        exit_code: int | None = None,
+    ) -> Step:
+        cap = self.orch.settings.output_excerpt_bytes
+        if outcome is not None:
+            text, truncated = bound_text(outcome.text, cap)
+        elif sink is not None and sink.total_bytes:
+            text, truncated = sink.excerpt()
+        else:
+            text, truncated = "", False
+        if failure is not None:
+            text = f"{failure[0]}: {failure[1]}" + (f"\n{text}" if text else "")
+        update = {
+            "status": status,
+            "ended_at": utcnow(),
+            "duration_ms": int((time.monotonic() - started) * 1000) if started is not None else 0,
+            "output": text,
+            "output_truncated": truncated,
+            "output_bytes": sink.total_bytes if sink is not None else 0,
+            "failure_class": failure[0] if failure else None,
+            "exit_code": outcome.exit_code if outcome is not None else exit_code,
+            "usage": outcome.usage if outcome is not None else None,
+        }
+        step = step.model_copy(update=update)
+        await self._save_step(step)
+        self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
+        return step
+
+
+async def execute_run(
+    orch: Orchestrator, execution: RunExecution, strategy: Strategy, workers: list[WorkerRecord]
+) -> None:
+    """The job of one run: mark it running, drive the strategy, record how it ended."""
+    run_id = execution.run_id
+    owner = orch.process
+
+    def start(run: RunRecord) -> RunRecord:
+        return run.model_copy(update={"status": "running", "started_at": utcnow(), "owner": owner})
+
+    await orch.io(orch.store.update_run, run_id, start)
+    execution._publish("run_started", "run started")
+    summary = ""
+    error: RunError | None = None
+    try:
+        summary = await strategy.execute(execution, workers)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            reason = execution.cancel_reason or "the run was canceled"
+            await orch.finish_run(run_id, "canceled", reason, RunError(failure_class="canceled", message=reason))
+            execution._publish("run_ended", "run canceled")
+        raise
+    except Exception as e:
+        log.exception("run %s: strategy crashed", run_id)
+        error = RunError(failure_class="internal", message=f"{type(e).__name__}: {e}")
+    with anyio.CancelScope(shield=True):
+        run = await orch.io(orch.store.get_run, run_id)
+        failed = [s for s in run.steps if s.status in ("failed", "canceled")]
+        if error is not None:
+            status = "failed"
+        elif any(s.status == "canceled" for s in failed):
+            status = "canceled"
+            first = next(s for s in failed if s.status == "canceled")
+            error = RunError(failure_class="canceled", message=first.output.split("\n", 1)[0])
+        elif failed:
+            status = "failed"
+            first = failed[0]
+            error = RunError(failure_class=first.failure_class or "internal", message=first.output.split("\n", 1)[0])
+        else:
+            status = "completed"
+        await orch.finish_run(run_id, status, summary or (error.message if error else ""), error)
+        execution._publish("run_ended", f"run {status}")
