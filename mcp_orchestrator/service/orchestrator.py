@@ -324,18 +324,17 @@ class Orchestrator:
         with anyio.move_on_after(wait_seconds):
             async with self.events.subscribe(run_id) as stream:
                 run = await self.get_run(run_id)
-                if run.status in TERMINAL_RUN_STATUSES:
-                    return run
-                if run_id in self._executions:
-                    async for event in stream:
-                        if on_event is not None:
-                            await on_event(event)
-                        if event.kind == "run_ended":
-                            break
-                else:  # executing in another process: follow the store
-                    while run.status not in TERMINAL_RUN_STATUSES:
-                        await anyio.sleep(0.2)
-                        run = await self.get_run(run_id)
+                while run.status not in TERMINAL_RUN_STATUSES:
+                    # Events give prompt progress for runs executing here; the store is the truth
+                    # (a run of another process, or an event dropped by a full buffer).
+                    with anyio.move_on_after(0.5 if run_id in self._executions else 0.2):
+                        async for event in stream:
+                            if on_event is not None:
+                                await on_event(event)
+                            if event.kind == "run_ended":
+                                break
+                    run = await self.get_run(run_id)
+                return run
         return await self.get_run(run_id)
 
     async def list_runs(

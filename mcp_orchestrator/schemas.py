@@ -1,0 +1,63 @@
+"""Export the published JSON Schemas of the contracts into ``contracts/``.
+
+Run ``python -m mcp_orchestrator.schemas`` after changing a model; a test fails when the
+committed files drift from the models.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from mcp_orchestrator.contracts import (
+    PanicState,
+    Run,
+    RunList,
+    RunRecord,
+    RunSummary,
+    Worker,
+    WorkerList,
+    WorkerRecord,
+)
+
+__all__ = ["PUBLISHED", "render", "write_all"]
+
+# file name -> model; "wire" schemas are tool results, "store" schemas are documents on disk.
+PUBLISHED: dict[str, type[BaseModel]] = {
+    "wire/worker.schema.json": Worker,
+    "wire/worker-list.schema.json": WorkerList,
+    "wire/run.schema.json": Run,
+    "wire/run-summary.schema.json": RunSummary,
+    "wire/run-list.schema.json": RunList,
+    "wire/panic-state.schema.json": PanicState,
+    "store/run-record.schema.json": RunRecord,
+    "store/worker-record.schema.json": WorkerRecord,
+    "store/panic.schema.json": PanicState,
+}
+
+
+def render(model: type[BaseModel]) -> str:
+    """The schema text of ``model`` as published (serialization mode, camelCase)."""
+    schema = model.model_json_schema(by_alias=True, mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_all(target: Path) -> list[Path]:
+    """Write every published schema under ``target``; returns the files written."""
+    written = []
+    for name, model in PUBLISHED.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(model))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "contracts"
+    for p in write_all(out):
+        print(p)
