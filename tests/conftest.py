@@ -6,14 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import StdioServerParameters
 
 from mcp_orchestrator.config import Settings
 
@@ -78,7 +78,7 @@ def free_port() -> int:
 async def http_server(env: dict[str, str], transport: str) -> AsyncIterator[str]:
     """Start ``serve --transport <transport>`` and yield its URL once it answers."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting a server is not blocking work
         [sys.executable, "-m", "mcp_orchestrator", "serve", "--transport", transport, "--port", str(port)],
         env=env,
         cwd=str(REPO),
@@ -108,13 +108,3 @@ async def http_server(env: dict[str, str], transport: str) -> AsyncIterator[str]
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
-
-
-@pytest.fixture
-def stdio_client_factory(server_env: dict[str, str]) -> Iterator[object]:
-    """``async with factory() as client`` connects a real ``Client`` to a fresh stdio server."""
-
-    def factory(*extra: str) -> Client:
-        return Client(stdio_params(server_env, *extra))
-
-    yield factory
