@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,16 +38,21 @@ _OUTPUT_ONLY_DROP = frozenset({"description", "enum", "format", "additionalPrope
 def compact_schema(node: Any, *, output: bool = False) -> Any:
     """The same JSON Schema with less text: no titles, no null defaults, nullable as a type list.
 
-    With ``output``, also drop what only documents a result (descriptions, enums, formats): a
-    result schema constrains the server, and every conversation pays for its text.
+    With ``output``, also drop what only documents a result (descriptions, enums, formats) and
+    describe nested objects only as objects: the full result schemas are published in
+    ``contracts/``, and every conversation pays for the text of ``tools/list``.
     """
     if isinstance(node, list):
         return [compact_schema(n, output=output) for n in node]
     if not isinstance(node, dict):
         return node
+    if output and "$ref" in node:
+        return {"type": "object"}  # nested result objects are described by contracts/, not here
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "title" or (key == "default" and value is None) or (output and key in _OUTPUT_ONLY_DROP):
+            continue
+        if output and key == "$defs":
             continue
         if key in ("properties", "$defs"):
             out[key] = {k: compact_schema(v, output=output) for k, v in value.items()}
@@ -74,7 +80,7 @@ class ToolRegistry:
         """Register one tool; raises ``DuplicateToolError`` when the name is taken."""
         if spec.name in self._tools:
             raise DuplicateToolError(f"tool {spec.name!r} is registered twice")
-        doc = (spec.fn.__doc__ or "").strip()
+        doc = inspect.cleandoc(spec.fn.__doc__ or "")
         tool = Tool.from_function(spec.fn, name=spec.name, description=doc, annotations=spec.annotations)
         tool.parameters = compact_schema(tool.parameters)
         if tool.fn_metadata.output_schema is not None:
