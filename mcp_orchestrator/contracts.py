@@ -96,6 +96,7 @@ class Worker(Contract):
     owner_agent_id: str
     created_at: datetime
     timeout_seconds: float | None = None
+    stall_seconds: float | None = None
     model_name: str | None = None
     session_id: str | None = None
 
@@ -210,6 +211,7 @@ class RunRecord(Run):
     idempotency_key: str | None = None
     owner: ProcessRef | None = None
     cancel_requested: bool = False
+    timeout_seconds: float | None = None
 
     def to_wire(self) -> Run:
         """The caller-facing view of this record."""

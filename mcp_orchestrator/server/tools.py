@@ -51,6 +51,11 @@ def _wait(value: float) -> float:
     return value
 
 
+def _seconds(field: str, value: float | None) -> None:
+    if value is not None and not 1 <= value <= 86_400:
+        raise InvalidArgument(field, "must be between 1 and 86400 seconds", hint="Omit it for the default.")
+
+
 @_tool_errors
 async def spawn_worker(
     agentId: str,
@@ -62,13 +67,14 @@ async def spawn_worker(
     workdir: str | None = None,
     role: str | None = None,
     timeoutSeconds: float | None = None,
+    stallSeconds: float | None = None,
     modelName: str | None = None,
 ) -> Worker:
     """Create a named worker. model 'mock' needs no API key; workdir must be inside an allowed root."""
     if role is not None and not (1 <= len(role) <= 64 and role.replace("_", "").replace("-", "").isalnum()):
         raise InvalidArgument("role", "must be 1-64 letters, digits, - or _", hint="e.g. 'writer' or 'reviewer'.")
-    if timeoutSeconds is not None and not 1 <= timeoutSeconds <= 86_400:
-        raise InvalidArgument("timeoutSeconds", "must be between 1 and 86400", hint="Omit it for the default.")
+    _seconds("timeoutSeconds", timeoutSeconds)
+    _seconds("stallSeconds", stallSeconds)
     if modelName is not None and not (1 <= len(modelName) <= 128 and modelName.isprintable()):
         raise InvalidArgument("modelName", "must be 1-128 printable characters", hint="e.g. 'gpt-5.5'.")
     worker = await _orch(ctx).spawn_worker(
@@ -80,6 +86,7 @@ async def spawn_worker(
         workdir=workdir,
         role=role,
         timeout_seconds=timeoutSeconds,
+        stall_seconds=stallSeconds,
         model_name=modelName,
     )
     return worker.to_wire()
@@ -108,11 +115,13 @@ async def dispatch_task(
     waitSeconds: float = 30,
     idempotencyKey: str | None = None,
     continueSession: bool = False,
+    timeoutSeconds: float | None = None,
 ) -> Run:
     """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
     Canceling this call does not cancel the run: use cancel_run."""
     orch = _orch(ctx)
     wait = _wait(waitSeconds)
+    _seconds("timeoutSeconds", timeoutSeconds)
     run = await orch.dispatch(
         agentId,
         task,
@@ -120,6 +129,7 @@ async def dispatch_task(
         workers=workers,
         idempotency_key=idempotencyKey,
         continue_session=continueSession,
+        timeout_seconds=timeoutSeconds,
     )
     return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
 

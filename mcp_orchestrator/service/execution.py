@@ -34,6 +34,7 @@ class RunExecution:
         self._task = run.task
         self._continue_session = continue_session
         self._next_index = len(run.steps)
+        self._deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         self.step_scopes: dict[str, anyio.CancelScope] = {}
         self.cancel_reason: str | None = None
 
@@ -103,7 +104,10 @@ class RunExecution:
             with scope:
                 runtime = orch.runtime(worker.runtime_mode)
                 timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
-                outcome = await execute_step(runtime, ctx, total_seconds=timeout, stall=orch.settings.stall_seconds)
+                if self._deadline is not None:
+                    timeout = max(min(timeout, self._deadline - time.monotonic()), 0.0)
+                stall = worker.stall_seconds or orch.settings.stall_seconds
+                outcome = await execute_step(runtime, ctx, total_seconds=timeout, stall=stall)
             if outcome is None:
                 failure = ("canceled", self.cancel_reason or "the step was canceled")
         except RunFailure as e:

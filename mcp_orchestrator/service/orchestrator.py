@@ -191,6 +191,7 @@ class Orchestrator:
         workdir: str | None = None,
         role: str | None = None,
         timeout_seconds: float | None = None,
+        stall_seconds: float | None = None,
         model_name: str | None = None,
     ) -> WorkerRecord:
         """Create a worker owned by ``agent_id``."""
@@ -212,6 +213,7 @@ class Orchestrator:
             owner_agent_id=agent,
             created_at=utcnow(),
             timeout_seconds=timeout_seconds,
+            stall_seconds=stall_seconds,
             model_name=model_name,
         )
         return await self.io(self.store.put_worker, worker, create=True)
@@ -252,6 +254,7 @@ class Orchestrator:
         workers: list[str] | None = None,
         idempotency_key: str | None = None,
         continue_session: bool = False,
+        timeout_seconds: float | None = None,
     ) -> RunRecord:
         """Record a run as ``accepted`` and start it; returns at once."""
         agent = await self.guard_write(agent_id)
@@ -277,6 +280,7 @@ class Orchestrator:
             workers=[w.name for w in chosen],
             idempotency_key=idempotency_key,
             owner=self.process,
+            timeout_seconds=timeout_seconds,
         )
         stored = await self.io(self.store.create_run, run)
         if stored.run_id != run.run_id:
