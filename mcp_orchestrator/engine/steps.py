@@ -23,6 +23,7 @@ async def execute_step(
     Cancellation from outside propagates unchanged.
     """
     outcome: StepOutcome | None = None
+    error: Exception | None = None
     stalled = False
     with anyio.move_on_after(total_seconds) as deadline:
         async with anyio.create_task_group() as tg:
@@ -39,14 +40,19 @@ async def execute_step(
                     await anyio.sleep(min(stall - idle, 1.0) + 0.01)
 
             async def work() -> None:
-                nonlocal outcome
-                outcome = await runtime.run_step(ctx)
+                nonlocal outcome, error
+                try:
+                    outcome = await runtime.run_step(ctx)
+                except Exception as e:  # re-raised below, outside the task group, with its own type
+                    error = e
                 tg.cancel_scope.cancel()
 
             if stall:
                 ctx.output.last_activity = time.monotonic()
                 tg.start_soon(watchdog)
             tg.start_soon(work)
+    if error is not None:
+        raise error
     if stalled:
         raise RunFailure("stalled", f"no output for {stall:g} s; the worker was stopped")
     if deadline.cancelled_caught and outcome is None:
