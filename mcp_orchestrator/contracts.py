@@ -24,6 +24,8 @@ __all__ = [
     "RunList",
     "RunStatus",
     "RunSummary",
+    "RuntimeInfo",
+    "RuntimeList",
     "RuntimeMode",
     "Step",
     "StepStatus",
@@ -99,6 +101,24 @@ class Worker(Contract):
     stall_seconds: float | None = None
     model_name: str | None = None
     session_id: str | None = None
+    runtime_status: Literal["ready", "unavailable"] | None = None
+
+
+class RuntimeInfo(Contract):
+    """One runtime adapter: whether it can run now, and what it can do."""
+
+    mode: RuntimeMode
+    model: ModelName
+    status: Literal["ready", "unavailable"]
+    version: str | None = None
+    detail: str = ""
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+
+
+class RuntimeList(Contract):
+    """The result of ``runtimes``."""
+
+    runtimes: list[RuntimeInfo]
 
 
 class WorkerList(Contract):
@@ -134,6 +154,10 @@ class Step(Contract):
     output_truncated: bool = False
     output_bytes: int = 0
     usage: Usage | None = None
+    session_id: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    commands: list[str] = Field(default_factory=list)
+    files_changed: list[str] = Field(default_factory=list)
 
 
 class RunError(Contract):

@@ -14,6 +14,12 @@ _AGENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Names become file names: no leading dot, so "." and ".." can never appear.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _RUN_ID = re.compile(r"run_[0-9a-f]{12}[0-9a-f]{8}")
+_MAX_PATH = 4096  # PATH_MAX: no longer path can name a directory
+
+
+def _show(value: str, limit: int = 200) -> str:
+    """``value`` quoted for an error message, cut so a huge argument never comes back whole."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def check_agent_id(value: object) -> str:
@@ -58,19 +64,22 @@ def jail_workdir(value: str | None, roots: tuple[Path, ...]) -> Path:
         return roots[0]
     if "\x00" in value:
         raise InvalidArgument("workdir", "contains a NUL byte", hint="Pass a plain directory path.")
+    if len(value) > _MAX_PATH:
+        raise InvalidArgument("workdir", f"is longer than {_MAX_PATH} characters", hint="Pass a plain directory path.")
+    shown = _show(value)
     raw = Path(value)
     candidate = raw if raw.is_absolute() else roots[0] / raw
     try:
         resolved = candidate.resolve(strict=True)
     except (OSError, RuntimeError) as e:
-        raise PathNotAllowed("workdir", f"{value!r} does not exist or cannot be resolved", roots=list(roots)) from e
+        raise PathNotAllowed("workdir", f"{shown} does not exist or cannot be resolved", roots=list(roots)) from e
     if not resolved.is_dir():
-        raise PathNotAllowed("workdir", f"{value!r} is not a directory", roots=list(roots))
+        raise PathNotAllowed("workdir", f"{shown} is not a directory", roots=list(roots))
     for root in roots:
         if resolved == root or resolved.is_relative_to(root):
             if not os.access(resolved, os.R_OK | os.X_OK):
-                raise PathNotAllowed("workdir", f"{value!r} is not readable", roots=list(roots))
+                raise PathNotAllowed("workdir", f"{shown} is not readable", roots=list(roots))
             return resolved
     raise PathNotAllowed(
-        "workdir", f"{value!r} resolves to {str(resolved)!r}, outside the allowed roots", roots=list(roots)
+        "workdir", f"{shown} resolves to {_show(str(resolved))}, outside the allowed roots", roots=list(roots)
     )

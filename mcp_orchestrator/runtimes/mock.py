@@ -13,6 +13,7 @@ many pieces, ``stall`` goes silent for that many seconds before the answer.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import get_args
 
@@ -41,6 +42,8 @@ def _number(settings: dict[str, str], key: str, default: float, upper: float) ->
     try:
         value = float(settings.get(key, default))
     except ValueError:
+        return default
+    if math.isnan(value):  # float("nan") parses, and would slip through min/max
         return default
     return min(max(value, 0.0), upper)
 

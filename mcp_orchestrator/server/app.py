@@ -64,7 +64,7 @@ def _register_resources(server: MCPServer[AppState]) -> None:
     async def step_output(run_id: str, index: str, ctx: Context[AppState]) -> str:
         """A step's full captured output (tool results carry only an excerpt)."""
         orch = ctx.request_context.lifespan_context.orch
-        if not index.isdigit() or len(index) > 6:
+        if not (index.isascii() and index.isdigit()) or len(index) > 6:  # "²".isdigit() is True
             raise ResourceError(f"step index {index!r} is not a number")
         try:
             run = await orch.get_run(run_id)

@@ -10,11 +10,22 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
-from mcp_orchestrator.contracts import ModelName, PanicState, Run, RunList, RuntimeMode, Worker, WorkerList
+from mcp_orchestrator.contracts import (
+    ModelName,
+    PanicState,
+    Run,
+    RunList,
+    RuntimeList,
+    RuntimeMode,
+    Worker,
+    WorkerList,
+    WorkerRecord,
+)
 from mcp_orchestrator.errors import InvalidArgument, StoreError, UsageError
 from mcp_orchestrator.server.registry import ToolSpec
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.service import Orchestrator
+from mcp_orchestrator.service.adapters import describe_runtimes, worker_runtime_status
 from mcp_orchestrator.service.events import RunEvent
 
 __all__ = ["TOOLS"]
@@ -43,6 +54,13 @@ def _tool_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 def _orch(ctx: Ctx) -> Orchestrator:
     return ctx.request_context.lifespan_context.orch
+
+
+def with_runtime_status(worker: WorkerRecord) -> Worker:
+    """The wire view of a worker with its runtime's current status."""
+    wire = worker.to_wire()
+    wire.runtime_status = worker_runtime_status(worker)  # type: ignore[assignment]
+    return wire
 
 
 def _wait(value: float) -> float:
@@ -94,9 +112,16 @@ async def spawn_worker(
 
 @_tool_errors
 async def list_workers(ctx: Ctx, status: Literal["idle", "busy", "stopped"] | None = None) -> WorkerList:
-    """List workers, optionally by status."""
-    workers = await _orch(ctx).list_workers(status)
-    return WorkerList(workers=[w.to_wire() for w in workers])
+    """List workers, optionally by status; runtimeStatus says whether each one's runtime can run now."""
+    orch = _orch(ctx)
+    workers = await orch.list_workers(status)
+    return WorkerList(workers=await orch.io(lambda: [with_runtime_status(w) for w in workers]))
+
+
+@_tool_errors
+async def runtimes(ctx: Ctx) -> RuntimeList:
+    """Runtime adapters: status (ready/unavailable, version, how to fix) and capabilities."""
+    return RuntimeList(runtimes=await _orch(ctx).io(describe_runtimes))
 
 
 @_tool_errors
@@ -188,6 +213,7 @@ _DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idem
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(spawn_worker, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)),
     ToolSpec(list_workers, _READ),
+    ToolSpec(runtimes, _READ),
     ToolSpec(stop_worker, _DESTRUCTIVE),
     ToolSpec(dispatch_task, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
     ToolSpec(get_run, _READ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -58,25 +58,31 @@ class RunExecution:
         index = self._next_index
         self._next_index += 1
         step = Step(index=index, worker_name=worker.name, role=role, runtime_mode=worker.runtime_mode)
-        await self._save_step(step)
-        async with self.orch.worker_slot(worker.name):
-            scope = anyio.CancelScope()
-            self.step_scopes[worker.name] = scope
-            try:
-                current = await self.orch.io(self.orch.store.get_worker, worker.name)
-                if current.status == "stopped":
-                    return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))
-                return await self._run(step, current, prompt, scope)
-            finally:
-                self.step_scopes.pop(worker.name, None)
+        handed_over = False  # from then on _run records a cancellation itself
+        try:
+            await self._save_step(step)
+            async with self.orch.worker_slot(worker.name):
+                scope = anyio.CancelScope()
+                self.step_scopes[worker.name] = scope
+                try:
+                    current = await self.orch.io(self.orch.store.get_worker, worker.name)
+                    if current.status == "stopped":
+                        return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))
+                    handed_over = True
+                    return await self._run(step, current, prompt, scope)
+                finally:
+                    self.step_scopes.pop(worker.name, None)
+        except anyio.get_cancelled_exc_class():
+            if not handed_over:  # canceled while pending: never leave a pending step in an ended run
+                reason = self.cancel_reason or "the run was canceled"
+                with anyio.CancelScope(shield=True):
+                    await self._end(step, "canceled", failure=("canceled", reason))
+            raise
 
     async def _run(self, step: Step, worker: WorkerRecord, prompt: str, scope: anyio.CancelScope) -> Step:
         orch = self.orch
         started = time.monotonic()
         step = step.model_copy(update={"status": "running", "started_at": utcnow()})
-        await self._save_step(step)
-        await orch.mark_worker(worker.name, "busy", self.run_id)
-        self._publish("step_started", f"step {step.index}: {worker.name} ({worker.runtime_mode}) started")
         sink = OutputSink(
             orch.store.step_output_path(self.run_id, step.index),
             excerpt_bytes=orch.settings.output_excerpt_bytes,
@@ -101,6 +107,10 @@ class RunExecution:
         failure: tuple[FailureClass, str] | None = None
         exit_code: int | None = None
         try:
+            # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
+            await self._save_step(step)
+            await orch.mark_worker(worker.name, "busy", self.run_id)
+            self._publish("step_started", f"step {step.index}: {worker.name} ({worker.runtime_mode}) started")
             with scope:
                 runtime = orch.runtime(worker.runtime_mode)
                 timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
@@ -160,7 +170,7 @@ class RunExecution:
             text, truncated = "", False
         if failure is not None:
             text = f"{failure[0]}: {failure[1]}" + (f"\n{text}" if text else "")
-        update = {
+        update: dict[str, Any] = {
             "status": status,
             "ended_at": utcnow(),
             "duration_ms": int((time.monotonic() - started) * 1000) if started is not None else 0,
@@ -171,6 +181,12 @@ class RunExecution:
             "exit_code": outcome.exit_code if outcome is not None else exit_code,
             "usage": outcome.usage if outcome is not None else None,
         }
+        if outcome is not None:
+            details = outcome.details
+            update["session_id"] = outcome.session_id
+            update["flags"] = [str(f) for f in details.get("flags", [])][:50]
+            update["commands"] = [str(c)[:500] for c in details.get("commands", [])][:100]
+            update["files_changed"] = [str(f)[:500] for f in details.get("files_changed", [])][:200]
         step = step.model_copy(update=update)
         await self._save_step(step)
         self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")

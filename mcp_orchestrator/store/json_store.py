@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -57,7 +58,7 @@ class JsonRunStore(RunStore):
         for sub in ("runs", "active", "index/worker", "index/agent", "idempotency", "workers", "quarantine"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         self._summary_cache: dict[str, tuple[int, int, RunSummary]] = {}
-        self._listing: tuple[int, list[str]] | None = None
+        self._listings: dict[Path, tuple[int, list[str]]] = {}  # folder -> (mtime, names newest first)
 
     # ---- documents -------------------------------------------------------------------------
 
@@ -167,16 +168,25 @@ class JsonRunStore(RunStore):
             folder = self.home / "index" / "agent" / _sha(flt.agent_id)
         else:
             folder = self.home / "runs"
-            mtime = folder.stat().st_mtime_ns
-            if self._listing is not None and self._listing[0] == mtime:
-                return self._listing[1]
-            ids = sorted((e.name for e in os.scandir(folder)), reverse=True)
-            self._listing = (mtime, ids)
-            return ids
+        return self._names_newest_first(folder)
+
+    def _names_newest_first(self, folder: Path) -> list[str]:
+        """The entries of ``folder`` sorted newest first; cached until the folder's mtime changes."""
         try:
-            return sorted((e.name for e in os.scandir(folder)), reverse=True)
+            mtime = folder.stat().st_mtime_ns
         except FileNotFoundError:
             return []
+        cached = self._listings.get(folder)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            ids = sorted((e.name for e in os.scandir(folder)), reverse=True)
+        except FileNotFoundError:
+            return []
+        if len(self._listings) >= 256:  # one entry per worker or agent listed: keep it bounded
+            self._listings.clear()
+        self._listings[folder] = (mtime, ids)
+        return ids
 
     def _summary(self, run_id: str) -> RunSummary | None:
         path = self._run_path(run_id)
@@ -326,12 +336,20 @@ class JsonRunStore(RunStore):
         shutil.rmtree(self.home / "runs" / run_id, ignore_errors=True)
 
 
+# What ``atomic_write`` names its temporary files: ``<name>.tmp-<pid>-<hex>``. Anchored at the end, so a
+# document or lock whose own name merely contains ".json.tmp-" (a worker may be named so) never matches.
+_TMP_NAME = re.compile(r"\.tmp-([0-9]+)-[0-9a-f]+\Z")
+
+
 def _abandoned(tmp: Path) -> bool:
     """A temporary file whose writer is gone (or that is over an hour old): never a write in flight."""
+    m = _TMP_NAME.search(tmp.name)
+    if m is None:
+        return False
     try:
-        pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+        pid = int(m.group(1))
         age = time.time() - tmp.stat().st_mtime
-    except (ValueError, IndexError, FileNotFoundError):
+    except (ValueError, FileNotFoundError):
         return False
     if age > 3600:
         return True
