@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "SCHEMA_VERSION",
     "FailureClass",
+    "Fallback",
     "FallbackPolicy",
     "ModelName",
     "PanicState",
@@ -135,6 +136,14 @@ class Usage(Contract):
     total_tokens: int = 0
 
 
+class Fallback(Contract):
+    """The runtime a step tried first, and why it failed over."""
+
+    runtime_mode: RuntimeMode
+    failure_class: FailureClass
+    message: str
+
+
 class Step(Contract):
     """One unit of work by one worker inside a run."""
 
@@ -142,7 +151,7 @@ class Step(Contract):
     worker_name: str
     role: str
     runtime_mode: RuntimeMode
-    fallback_from: str | None = None
+    fallback_from: Fallback | None = None
     status: StepStatus = "pending"
     attempt: int = 1
     started_at: datetime | None = None
@@ -236,6 +245,7 @@ class RunRecord(Run):
     owner: ProcessRef | None = None
     cancel_requested: bool = False
     timeout_seconds: float | None = None
+    runtime_mode: RuntimeMode | None = None
 
     def to_wire(self) -> Run:
         """The caller-facing view of this record."""

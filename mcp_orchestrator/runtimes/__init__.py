@@ -13,6 +13,8 @@ __all__ = ["OutputSink", "StepContext", "StepOutcome", "WorkerRuntime", "load_ru
 _RUNTIMES: dict[str, tuple[str, str]] = {
     "mock": ("mcp_orchestrator.runtimes.mock", "MockRuntime"),
     "cli": ("mcp_orchestrator.runtimes.cli", "CliRuntime"),
+    "openai_sdk": ("mcp_orchestrator.runtimes.openai_sdk", "OpenAISdkRuntime"),
+    "google_sdk": ("mcp_orchestrator.runtimes.google_sdk", "GoogleSdkRuntime"),
 }
 
 

@@ -141,6 +141,7 @@ async def dispatch_task(
     idempotencyKey: str | None = None,
     continueSession: bool = False,
     timeoutSeconds: float | None = None,
+    runtimeMode: RuntimeMode | None = None,
 ) -> Run:
     """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
     Canceling this call does not cancel the run: use cancel_run."""
@@ -155,6 +156,7 @@ async def dispatch_task(
         idempotency_key=idempotencyKey,
         continue_session=continueSession,
         timeout_seconds=timeoutSeconds,
+        runtime_mode=runtimeMode,
     )
     return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
 

@@ -9,12 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from mcp_orchestrator.contracts import FailureClass, RunError, RunRecord, Step, WorkerRecord, utcnow
+from mcp_orchestrator.contracts import (
+    FailureClass,
+    Fallback,
+    RunError,
+    RunRecord,
+    RuntimeMode,
+    Step,
+    WorkerRecord,
+    utcnow,
+)
 from mcp_orchestrator.engine import execute_step
 from mcp_orchestrator.errors import RunFailure
 from mcp_orchestrator.runtimes import OutputSink, StepContext, StepOutcome
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
+from mcp_orchestrator.service.policy import fallback_runtime
 from mcp_orchestrator.strategies import Strategy
 
 if TYPE_CHECKING:
@@ -36,6 +46,7 @@ class RunExecution:
         self._next_index = len(run.steps)
         self._deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         self.step_scopes: dict[str, anyio.CancelScope] = {}
+        self.runtime_override: RuntimeMode | None = run.runtime_mode
         self.cancel_reason: str | None = None
 
     @property
@@ -79,22 +90,25 @@ class RunExecution:
                     await self._end(step, "canceled", failure=("canceled", reason))
             raise
 
-    async def _run(self, step: Step, worker: WorkerRecord, prompt: str, scope: anyio.CancelScope) -> Step:
-        orch = self.orch
-        started = time.monotonic()
-        step = step.model_copy(update={"status": "running", "started_at": utcnow()})
-        sink = OutputSink(
-            orch.store.step_output_path(self.run_id, step.index),
-            excerpt_bytes=orch.settings.output_excerpt_bytes,
-            spool_cap=orch.settings.output_spool_bytes,
+    def _sink(self, index: int) -> OutputSink:
+        return OutputSink(
+            self.orch.store.step_output_path(self.run_id, index),
+            excerpt_bytes=self.orch.settings.output_excerpt_bytes,
+            spool_cap=self.orch.settings.output_spool_bytes,
         )
+
+    async def _attempt(
+        self, mode: RuntimeMode, worker: WorkerRecord, prompt: str, index: int, sink: OutputSink
+    ) -> StepOutcome:
+        """One try of the step on one runtime, under the worker's and the dispatch's time limits."""
+        orch = self.orch
 
         async def report(message: str) -> None:
             self._publish("step_progress", message[:200])
 
         ctx = StepContext(
             run_id=self.run_id,
-            step_index=step.index,
+            step_index=index,
             prompt=prompt,
             worker=worker,
             workdir=Path(worker.workdir),
@@ -103,6 +117,19 @@ class RunExecution:
             continue_session=self._continue_session,
             extra_env=orch.settings.extra_env,
         )
+        runtime = orch.runtime(mode)
+        timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
+        if self._deadline is not None:
+            timeout = max(min(timeout, self._deadline - time.monotonic()), 0.0)
+        stall = worker.stall_seconds or orch.settings.stall_seconds
+        return await execute_step(runtime, ctx, total_seconds=timeout, stall=stall)
+
+    async def _run(self, step: Step, worker: WorkerRecord, prompt: str, scope: anyio.CancelScope) -> Step:
+        orch = self.orch
+        started = time.monotonic()
+        mode = self.runtime_override or worker.runtime_mode
+        step = step.model_copy(update={"status": "running", "started_at": utcnow(), "runtime_mode": mode})
+        sink = self._sink(step.index)
         outcome: StepOutcome | None = None
         failure: tuple[FailureClass, str] | None = None
         exit_code: int | None = None
@@ -110,19 +137,28 @@ class RunExecution:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
             await self._save_step(step)
             await orch.mark_worker(worker.name, "busy", self.run_id)
-            self._publish("step_started", f"step {step.index}: {worker.name} ({worker.runtime_mode}) started")
+            self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
             with scope:
-                runtime = orch.runtime(worker.runtime_mode)
-                timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
-                if self._deadline is not None:
-                    timeout = max(min(timeout, self._deadline - time.monotonic()), 0.0)
-                stall = worker.stall_seconds or orch.settings.stall_seconds
-                outcome = await execute_step(runtime, ctx, total_seconds=timeout, stall=stall)
-            if outcome is None:
+                while True:
+                    try:
+                        outcome = await self._attempt(mode, worker, prompt, step.index, sink)
+                        failure = None
+                        break
+                    except RunFailure as e:
+                        failure, exit_code = (e.failure_class, e.message), e.exit_code
+                        alt = None if step.fallback_from else fallback_runtime(worker, mode, e.failure_class)
+                        if alt is None:
+                            break
+                        self._publish(
+                            "step_progress", f"step {step.index}: {mode} failed ({e.failure_class}); trying {alt}"
+                        )
+                        sink = _restart_sink(sink, mode, self._sink(step.index))
+                        fell = Fallback(runtime_mode=mode, failure_class=e.failure_class, message=e.message[:500])
+                        mode = alt
+                        step = step.model_copy(update={"runtime_mode": mode, "fallback_from": fell})
+                        await self._save_step(step)
+            if outcome is None and failure is None:
                 failure = ("canceled", self.cancel_reason or "the step was canceled")
-        except RunFailure as e:
-            failure = (e.failure_class, e.message)
-            exit_code = e.exit_code
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 sink.close()
@@ -191,6 +227,14 @@ class RunExecution:
         await self._save_step(step)
         self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
         return step
+
+
+def _restart_sink(old: OutputSink, mode: str, new: OutputSink) -> OutputSink:
+    """Keep a failed attempt's output beside the step's as ``output.<mode>.log``; start a fresh one."""
+    old.close()
+    if old.spool_path is not None and old.spool_path.exists():
+        old.spool_path.replace(old.spool_path.with_name(f"output.{mode}.log"))
+    return new
 
 
 async def execute_run(

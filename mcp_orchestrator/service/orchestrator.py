@@ -255,6 +255,7 @@ class Orchestrator:
         idempotency_key: str | None = None,
         continue_session: bool = False,
         timeout_seconds: float | None = None,
+        runtime_mode: RuntimeMode | None = None,
     ) -> RunRecord:
         """Record a run as ``accepted`` and start it; returns at once."""
         agent = await self.guard_write(agent_id)
@@ -270,6 +271,9 @@ class Orchestrator:
         plan = get_strategy(strategy)
         candidates = await self._candidates(agent, workers)
         chosen = plan.select_workers(candidates)
+        if runtime_mode is not None:
+            for w in chosen:  # refuses a mode that cannot run a chosen worker's model, listing the valid ones
+                select_runtime(w.model, runtime_mode, None)
         run = RunRecord(
             run_id=new_run_id(),
             status="accepted",
@@ -281,6 +285,7 @@ class Orchestrator:
             idempotency_key=idempotency_key,
             owner=self.process,
             timeout_seconds=timeout_seconds,
+            runtime_mode=runtime_mode,
         )
         stored = await self.io(self.store.create_run, run)
         if stored.run_id != run.run_id:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import get_args
 
-from mcp_orchestrator.contracts import ModelName, RuntimeMode
+from mcp_orchestrator.contracts import FailureClass, ModelName, RuntimeMode, WorkerRecord
 from mcp_orchestrator.errors import InvalidArgument
 
-__all__ = ["COMPATIBLE", "NATURAL", "select_runtime"]
+__all__ = ["COMPATIBLE", "FALLBACK_SAFE", "NATURAL", "fallback_runtime", "select_runtime"]
 
 NATURAL: dict[str, RuntimeMode] = {"codex_cli": "cli", "gemini_cli": "cli", "claude_cli": "cli", "mock": "mock"}
 # The mock runtime can stand in for any model (demos and tests); SDK runtimes only for their vendor.
@@ -37,3 +39,38 @@ def select_runtime(model: str, requested: RuntimeMode | None, server_default: Ru
     if server_default is not None and server_default in valid:
         return server_default
     return NATURAL[model]
+
+
+# Failures that say "this path cannot serve now", not "this task is wrong": worth another runtime.
+FALLBACK_SAFE: frozenset[str] = frozenset({"unavailable", "rate_limited", "auth"})
+_SDK_OF: dict[str, tuple[RuntimeMode, tuple[str, ...]]] = {
+    "codex_cli": ("openai_sdk", ("OPENAI_API_KEY",)),
+    "gemini_cli": ("google_sdk", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+}
+
+
+def fallback_runtime(
+    worker: WorkerRecord, failed: RuntimeMode, failure_class: FailureClass, environ: Mapping[str, str] | None = None
+) -> RuntimeMode | None:
+    """The runtime to rerun a failed step on, or ``None``.
+
+    Only with ``fallbackPolicy: on_error`` and a fallback-safe class (never ``canceled``): an SDK
+    falls back to its model's CLI; a CLI falls back to its model's SDK when that SDK's credentials
+    are present. Deterministic: the same worker, failure and environment give the same answer.
+    """
+    if worker.fallback_policy != "on_error" or failure_class not in FALLBACK_SAFE:
+        return None
+    env = os.environ if environ is None else environ
+    if failed in ("openai_sdk", "google_sdk"):
+        return "cli" if NATURAL.get(worker.model) == "cli" else None
+    if failed == "cli" and worker.model in _SDK_OF:
+        sdk, keys = _SDK_OF[worker.model]
+        return sdk if any(env.get(k) for k in keys) else None
+    return None
+
+
+def has_credentials(mode: RuntimeMode, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the credentials an SDK runtime needs are present (their values are never read out)."""
+    env = os.environ if environ is None else environ
+    keys = {"openai_sdk": ("OPENAI_API_KEY",), "google_sdk": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}.get(mode, ())
+    return any(env.get(k) for k in keys)
