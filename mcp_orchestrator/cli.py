@@ -47,13 +47,13 @@ def _with_service(
 def _serve(args: argparse.Namespace) -> int:
     from mcp_orchestrator.server import build_server
 
-    server = build_server(Settings.from_env())
+    settings = Settings.from_env()
     if args.transport == "stdio":
-        server.run()
-    elif args.transport == "sse":
-        server.run("sse", host=args.host, port=args.port)
+        build_server(settings).run()
     else:
-        server.run("streamable-http", host=args.host, port=args.port)
+        from mcp_orchestrator.server.http import serve_http
+
+        anyio.run(serve_http, settings, args.transport, args.host, args.port)
     return 0
 
 

@@ -44,11 +44,11 @@ def check_name(value: object, field: str = "name") -> str:
     return value
 
 
-def check_run_id(value: object) -> str:
+def check_run_id(value: object, field: str = "runId") -> str:
     """Return ``value`` if it has the shape of a run id, else raise ``InvalidArgument``."""
     if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
         raise InvalidArgument(
-            "runId",
+            field,
             "is not a run id (run_ followed by 20 hex digits)",
             hint="Use a runId returned by dispatch_task or list_worker_runs.",
         )

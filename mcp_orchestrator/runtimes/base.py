@@ -76,9 +76,9 @@ class OutputSink:
         """Head and tail of everything written, and whether anything was left out."""
         tail = b"".join(self._tail)[-self._tail_cap :] if self._tail else b""
         truncated = self.total_bytes > len(self._head) + len(tail)
+        if not truncated:  # decode as one: a character split between head and tail stays whole
+            return (bytes(self._head) + tail).decode("utf-8", "replace"), False
         head = self._head.decode("utf-8", "replace")
-        if not truncated:
-            return head + tail.decode("utf-8", "replace"), False
         cut = self.total_bytes - len(self._head) - len(tail)
         return f"{head}\n…[{cut} bytes cut]…\n{tail.decode('utf-8', 'replace')}", True
 

@@ -27,12 +27,20 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
-    """A ready-to-run server; services start in its lifespan, once per process."""
+def build_server(settings: Settings | None = None, *, state: AppState | None = None) -> MCPServer[AppState]:
+    """A ready-to-run server.
+
+    Without ``state`` the services start in the MCP lifespan (stdio, in-memory clients). HTTP
+    transports pass the ``state`` of an orchestrator they run for the whole process, because the
+    SSE transport enters the MCP lifespan once per connection.
+    """
     resolved = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        if state is not None:
+            yield state
+            return
         orch = Orchestrator(resolved)
         async with orch.running():
             yield AppState(orch)

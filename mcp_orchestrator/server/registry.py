@@ -36,7 +36,7 @@ _OUTPUT_ONLY_DROP = frozenset({"description", "enum", "format", "additionalPrope
 
 
 def compact_schema(node: Any, *, output: bool = False) -> Any:
-    """The same JSON Schema with less text: no titles, no null defaults, nullable as a type list.
+    """The same JSON Schema with less text: no titles, no null defaults; optional inputs without null.
 
     With ``output``, also drop what only documents a result (descriptions, enums, formats) and
     describe nested objects only as objects: the full result schemas are published in
@@ -64,9 +64,10 @@ def compact_schema(node: Any, *, output: bool = False) -> Any:
         if isinstance(other.get("type"), str):
             del out["anyOf"]
             out.update(other)
-            out["type"] = [other["type"], "null"]
-            if "enum" in out:
-                out["enum"] = [*out["enum"], None]
+            if output:  # a result may really hold null
+                out["type"] = [other["type"], "null"]
+                if "enum" in out:
+                    out["enum"] = [*out["enum"], None]
     return out
 
 

@@ -37,7 +37,7 @@ from mcp_orchestrator.service.execution import RunExecution, execute_run
 from mcp_orchestrator.service.policy import select_runtime
 from mcp_orchestrator.service.recovery import recover
 from mcp_orchestrator.store import JsonRunStore, RunFilter
-from mcp_orchestrator.store._files import this_process
+from mcp_orchestrator.store._files import is_alive, this_process
 from mcp_orchestrator.strategies import get_strategy
 
 __all__ = ["Orchestrator", "new_run_id"]
@@ -362,7 +362,7 @@ class Orchestrator:
         if agent_id is not None:
             check_agent_id(agent_id)
         if cursor is not None:
-            check_run_id(cursor)
+            check_run_id(cursor, "cursor")
         flt = RunFilter(worker_name=worker_name, agent_id=agent_id, status=status, strategy=strategy)
         page, nxt = await self.io(self.store.list_runs, flt, limit, cursor)
         return RunList(runs=page, next_cursor=nxt)
@@ -391,7 +391,7 @@ class Orchestrator:
         def change(run: RunRecord) -> RunRecord:
             if run.terminal:
                 return run
-            if run.owner is None or run.owner == self.process:
+            if run.owner is None or not is_alive(run.owner):
                 reason = RunError(failure_class="canceled", message="canceled on request")
                 return run.model_copy(update={"status": "canceled", "ended_at": utcnow(), "error": reason})
             return run.model_copy(update={"cancel_requested": True})

@@ -92,8 +92,10 @@ class ProcessTree:
         self.known: dict[int, int] = {}  # pid -> start time, to survive pid reuse
         leader = _stat(pid) if self.has_proc else None
         self.leader_start = leader[4] if leader else None
-        if self.has_proc:
-            self.scan()
+        if leader is not None:
+            # Just spawned: it has no descendants yet (watch() and the scans when ending find them). No full
+            # /proc scan here: it costs milliseconds on the event loop for every step.
+            self.known[pid] = leader[4]
 
     def _tagged(self, pid: int) -> bool:
         if self.tag is None:
@@ -126,7 +128,9 @@ class ProcessTree:
             pid
             for pid, st in stats.items()
             if (not reused and (pid == self.pid or self.pid in (st[2], st[3])))
-            or (deep and pid != me and self._tagged(pid))
+            # Only processes started no earlier than the leader can carry its tag (reading every
+            # environment is the slow part of a scan).
+            or (deep and pid != me and (self.leader_start is None or st[4] >= self.leader_start) and self._tagged(pid))
         }
         todo = list(members)
         while todo:
