@@ -8,7 +8,6 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from mcp_orchestrator.contracts import ModelName, RuntimeInfo, RuntimeMode, WorkerRecord
-from mcp_orchestrator.runtimes.cli import ADAPTERS, adapter_status, cli_capabilities
 from mcp_orchestrator.service.policy import has_credentials
 
 __all__ = ["describe_runtimes", "worker_runtime_status"]
@@ -28,6 +27,8 @@ def _camel(d: dict[str, Any]) -> dict[str, Any]:
 
 def describe_runtimes() -> list[RuntimeInfo]:
     """Every runnable (model, runtime) adapter with its normalised status."""
+    from mcp_orchestrator.runtimes.cli import ADAPTERS, adapter_status, cli_capabilities  # only when asked
+
     out = [RuntimeInfo(mode="mock", model="mock", status="ready", capabilities=_MOCK_CAPABILITIES)]
     for model in ADAPTERS:
         status = adapter_status(model)
@@ -80,6 +81,8 @@ def worker_runtime_status(worker: WorkerRecord) -> str:
     """``ready`` or ``unavailable`` for the runtime this worker uses."""
     mode = worker.runtime_mode
     if mode == "cli":
+        from mcp_orchestrator.runtimes.cli import adapter_status
+
         return str(adapter_status(worker.model)["status"])
     if mode == "mock":
         return "ready"

@@ -407,8 +407,8 @@ class Orchestrator:
     async def panic(self, agent_id: str, reason: str) -> PanicState:
         """Engage the write guard and cancel every running step here (others follow within a second)."""
         agent = check_agent_id(agent_id)
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
-            raise InvalidArgument("reason", "must be 1-1000 characters", hint="Say why work must stop.")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000 or "\x00" in reason:
+            raise InvalidArgument("reason", "must be 1-1000 characters without NUL", hint="Say why work must stop.")
         current = await self.io(self.store.get_panic)
         if current.engaged:
             return current

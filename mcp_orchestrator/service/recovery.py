@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 from mcp_orchestrator.contracts import RunError, RunRecord, utcnow
 from mcp_orchestrator.errors import NotFound
 from mcp_orchestrator.store import JsonRunStore
 from mcp_orchestrator.store._files import is_alive
 
 __all__ = ["recover"]
+
+STALE_MARKER_SECONDS = 300.0
 
 
 def _interrupt(run: RunRecord) -> RunRecord:
@@ -33,8 +38,12 @@ def recover(store: JsonRunStore) -> list[str]:
             before = store.get_run(run_id)
             after = store.update_run(run_id, _interrupt)
         except NotFound:
-            (store.home / "active" / run_id).unlink(missing_ok=True)
-            report.append(f"{run_id}: no readable document; marker removed")
+            marker = store.home / "active" / run_id
+            # A marker is made just before its document: only an old one without a document is stale.
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - marker.stat().st_mtime > STALE_MARKER_SECONDS:
+                    marker.unlink(missing_ok=True)
+                    report.append(f"{run_id}: no readable document; marker removed")
             continue
         if after is not before and after.status == "failed" and not before.terminal:
             orphaned.add(run_id)

@@ -166,6 +166,8 @@ class JsonRunStore(RunStore):
             folder = self.home / "index" / "worker" / flt.worker_name
         elif flt.agent_id is not None:
             folder = self.home / "index" / "agent" / _sha(flt.agent_id)
+        elif flt.status in ("accepted", "running"):
+            folder = self.home / "active"  # unfinished runs have markers: no need to look at finished ones
         else:
             folder = self.home / "runs"
         return self._names_newest_first(folder)

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from conftest import REPO, http_server, stdio_params
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.types import CallToolResult, TextContent, TextResourceContents
+from support.servers import REPO, http_server, stdio_params
 
 __all__ = ["TOOLS", "TRANSPORTS", "Progress", "connect", "ok", "panic_cli", "read_text", "refused", "text_of"]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import REPO, http_server
 from e2e_support import TOOLS
+from support.servers import REPO, http_server
 
 pytestmark = pytest.mark.anyio
 
