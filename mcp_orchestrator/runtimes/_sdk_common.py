@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -203,12 +204,12 @@ class Seam:
         detail = f"{type(cause).__name__}: {cause}".rstrip(": ")
         if isinstance(cause, httpx2.DecodingError):
             return self.bad_output(f"the body could not be decoded ({detail})")
+        if isinstance(cause, httpx2.ReadTimeout):
+            return self.fail("stalled", f"nothing from {self.endpoint} within the read timeout ({detail})")
         if self.capture.status is not None:
             if self.capture.status >= 400:
                 return self.http_status(self.capture.status, detail)
             return self.bad_output(f"the response was cut off after {self.capture.total_bytes} bytes ({detail})")
-        if isinstance(cause, httpx2.ReadTimeout):
-            return self.fail("stalled", f"no response from {self.endpoint} within the read timeout ({detail})")
         if isinstance(cause, httpx2.TimeoutException):
             return self.fail("unavailable", f"timed out connecting to {self.endpoint} ({detail})")
         return self.fail("unavailable", f"cannot reach {self.endpoint} ({detail})")
@@ -231,6 +232,13 @@ class Seam:
         if failure_class is None and not documented:
             return self.bad_output(f"an error object instead of an answer ({label})")
         return self.fail(failure_class or "process_error", f"the API reported an error ({label})")
+
+    def unreadable(self, exc: Exception, what: str) -> RunFailure:
+        """A parse error in the SDK: ``bad_output`` once a response arrived, a request problem before."""
+        if self.capture.status is None:
+            return self.fail("process_error", f"the request could not be sent ({type(exc).__name__}: {exc})")
+        self.check_envelope()
+        return self.bad_output(f"{what} ({type(exc).__name__}: {exc})")
 
 
 async def drain(response: httpx2.Response, capture: WireCapture, seconds: float = 5.0) -> None:
@@ -256,7 +264,11 @@ def _transport_cause(exc: BaseException) -> BaseException:
 
 
 class TextSink:
-    """Writes answer text to the step output as it streams, and keeps it."""
+    """Writes answer text to the step output as it streams, and keeps it.
+
+    Every event counts as activity for the stall watchdog (``alive``), text or not: a model that
+    streams reasoning or bookkeeping events before its first word is working, not stalled.
+    """
 
     def __init__(self, ctx: StepContext) -> None:
         self._ctx = ctx
@@ -267,6 +279,10 @@ class TextSink:
     def text(self) -> str:
         """Everything written so far."""
         return "".join(self._parts)
+
+    def alive(self) -> None:
+        """Note that the model sent something."""
+        self._ctx.output.last_activity = time.monotonic()
 
     def write(self, piece: str) -> None:
         """Stream one piece of text."""
@@ -281,6 +297,21 @@ class TextSink:
         if final and final != streamed and final.startswith(streamed):
             self.write(final[len(streamed) :])
         return final or streamed
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL, or ``None``."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+        httpx2.URL(url)
+    except (ValueError, httpx2.InvalidURL):
+        return "it cannot be parsed"
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname:
+        return "it has no host"
+    return None
 
 
 def _credential(environ: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str]:
@@ -328,6 +359,12 @@ class SdkRuntime(WorkerRuntime):
             # A key an HTTP header cannot carry would fail deep in the HTTP client, echoed in its error.
             raise RunFailure("auth", f"{self.name}: the API key in {source} is not printable ASCII; set a valid key")
         base_url = environ.get(self.base_url_var, "").strip() or self.default_base_url
+        problem = _url_problem(base_url)
+        if problem is not None:
+            shown = public_endpoint(base_url)
+            raise RunFailure(
+                "unavailable", f"{self.name}: {self.base_url_var} {shown!r} is not a usable URL: {problem}"
+            )
         model = ctx.worker.model_name or self.default_model
         capture = WireCapture(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
         seam = Seam(self.mode, self.name, public_endpoint(base_url), key, capture, ctx, model)

@@ -57,6 +57,7 @@ class _Chunks:
     def feed(self, chunk: object) -> None:
         """Take one chunk."""
         self.count += 1
+        self.sink.alive()
         if self.count == 1:
             self.seam.check_envelope()
         self.response_id = want(chunk, "response_id", str) or self.response_id
@@ -114,11 +115,14 @@ class GoogleSdkRuntime(SdkRuntime):
     async def _answer(
         self, ctx: StepContext, seam: Seam, http: httpx2.AsyncClient, key: str, base_url: str
     ) -> tuple[str, Usage | None, str | None, dict[str, Any]]:
-        client = genai.Client(
-            api_key=key,
-            vertexai=False,
-            http_options=genai_types.HttpOptions(base_url=base_url, httpx_async_client=http),
-        )
+        try:
+            client = genai.Client(
+                api_key=key,
+                vertexai=False,
+                http_options=genai_types.HttpOptions(base_url=base_url, httpx_async_client=http),
+            )
+        except (ValueError, ImportError) as e:
+            raise seam.fail("unavailable", f"the client could not be set up ({type(e).__name__}: {e})") from e
         config = genai_types.GenerateContentConfig(
             automatic_function_calling=genai_types.AutomaticFunctionCallingConfig(disable=True),
             automatic_continuation=False,
@@ -129,19 +133,22 @@ class GoogleSdkRuntime(SdkRuntime):
             stream = await client.aio.models.generate_content_stream(
                 model=seam.model, contents=ctx.prompt, config=config
             )
-            await ctx.report("gemini: streaming")
+            await ctx.report("gemini: requesting")
             async for chunk in stream:
                 chunks.feed(chunk)
         except genai_errors.APIError as e:
-            if seam.capture.status == 200:
+            status = seam.capture.status
+            if status == 200:
                 # An error object inside a 200 stream.
                 raise seam.error_object(_error_body(e), documented=False) from e
-            raise seam.http_status(e.code, e.message or str(e.status or "no message")) from e
+            if status is None:
+                status = e.code if isinstance(e.code, int) else 0
+            raise seam.http_status(status, e.message or str(e.status or "no message")) from e
         except httpx2.HTTPError as e:
             raise seam.transport(e) from e
         except (ValueError, TypeError, AttributeError, KeyError) as e:
-            seam.check_envelope()
-            raise seam.bad_output(f"a chunk that cannot be read ({type(e).__name__}: {e})") from e
+            # google-genai raises all of these on malformed chunks (see fixtures/envelopes).
+            raise seam.unreadable(e, "a chunk that cannot be read") from e
         finally:
             if stream is not None:
                 with anyio.move_on_after(5, shield=True):

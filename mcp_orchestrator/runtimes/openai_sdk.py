@@ -57,6 +57,7 @@ class _Events:
     def feed(self, event: object) -> bool:
         """Take one event; True once the response is complete."""
         self.count += 1
+        self.sink.alive()
         kind = want(event, "type", str)
         if kind is None:
             shown = f" (a JSON {type(event).__name__})" if type(event).__module__ == "builtins" else ""
@@ -132,7 +133,6 @@ class OpenAISdkRuntime(SdkRuntime):
     async def _answer(
         self, ctx: StepContext, seam: Seam, http: httpx2.AsyncClient, key: str, base_url: str
     ) -> tuple[str, Usage | None, str | None, dict[str, Any]]:
-        client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, http_client=http)
         previous = ctx.worker.session_id if ctx.continue_session else None
         extra: dict[str, Any] = {}
         if previous and previous.startswith("resp"):
@@ -140,6 +140,7 @@ class OpenAISdkRuntime(SdkRuntime):
         events = _Events(seam, TextSink(ctx))
         stream: Any = None
         try:
+            client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, http_client=http)
             stream = await client.responses.create(model=seam.model, input=ctx.prompt, stream=True, **extra)
             if seam.capture.status != 200 or not seam.capture.is_sse:
                 await drain(stream.response, seam.capture)
@@ -158,7 +159,9 @@ class OpenAISdkRuntime(SdkRuntime):
         except httpx2.HTTPError as e:
             raise seam.transport(e) from e
         except ValueError as e:
-            raise seam.bad_output(f"an event that is not valid JSON text ({type(e).__name__}: {e})") from e
+            raise seam.unreadable(e, "an event that is not valid JSON text") from e
+        except openai.OpenAIError as e:
+            raise seam.fail("unavailable", f"the client could not be set up ({type(e).__name__}: {e})") from e
         finally:
             if stream is not None:
                 with anyio.move_on_after(5, shield=True):

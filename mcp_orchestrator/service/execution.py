@@ -117,7 +117,7 @@ class RunExecution:
             continue_session=self._continue_session,
             extra_env=orch.settings.extra_env,
         )
-        runtime = orch.runtime(mode)
+        runtime = await orch.runtime(mode)
         timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
         if self._deadline is not None:
             timeout = max(min(timeout, self._deadline - time.monotonic()), 0.0)
@@ -232,8 +232,11 @@ class RunExecution:
 def _restart_sink(old: OutputSink, mode: str, new: OutputSink) -> OutputSink:
     """Keep a failed attempt's output beside the step's as ``output.<mode>.log``; start a fresh one."""
     old.close()
-    if old.spool_path is not None and old.spool_path.exists():
-        old.spool_path.replace(old.spool_path.with_name(f"output.{mode}.log"))
+    spool = old.spool_path
+    if spool is not None:
+        # The spool and anything kept beside it (quarantined raw output) move aside together.
+        for path in spool.parent.glob(spool.name + "*"):
+            path.replace(path.with_name(path.name.replace(spool.name, f"output.{mode}.log", 1)))
     return new
 
 

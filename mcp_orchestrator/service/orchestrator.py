@@ -125,12 +125,12 @@ class Orchestrator:
         """Run blocking store work off the event loop."""
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
 
-    def runtime(self, mode: RuntimeMode) -> WorkerRuntime:
-        """The runtime for ``mode``, created on first use."""
+    async def runtime(self, mode: RuntimeMode) -> WorkerRuntime:
+        """The runtime for ``mode``, created on first use (its imports run off the event loop)."""
         rt = self._runtimes.get(mode)
         if rt is None:
             try:
-                rt = load_runtime(mode)
+                rt = await anyio.to_thread.run_sync(load_runtime, mode)
             except (LookupError, ImportError) as e:
                 raise RunFailure("unavailable", f"runtime {mode!r} cannot be loaded: {e}") from e
             self._runtimes[mode] = rt

@@ -18,6 +18,10 @@ distinct markers in their prompts never take each other's turns)::
 
 A turn answers with text, calls a tool (shell command or file write, translated to each API's
 tool names), fails with an HTTP status, waits, or never answers (until the client hangs up).
+A streamed answer can come in several pieces (``Turn.stream("a", "b", hold=event)`` pauses after
+the first piece until the test sets ``event``), and ``Turn.raw(Envelope(...))`` replays a raw
+HTTP response byte for byte - any status, content type, body and framing, including a body cut
+off mid-stream - to test how clients survive malformed answers.
 When no scripted turn matches, ``server.default`` answers. Usage is reported in each API's
 format. Auxiliary requests (gemini's model router and next-speaker checks) are answered
 without consuming turns.
@@ -43,9 +47,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import model_wire as wire
 
-__all__ = ["Api", "ModelServer", "RecordedRequest", "ToolCall", "Turn", "main"]
+__all__ = ["Api", "Envelope", "Framing", "ModelServer", "RecordedRequest", "ToolCall", "Turn", "main"]
 
 Api = Literal["openai", "gemini", "anthropic"]
+Framing = Literal["length", "chunked", "close", "abort"]
 
 _SECRET_HEADERS = frozenset(
     {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization"}
@@ -70,6 +75,27 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Envelope:
+    """A raw HTTP response to replay as is.
+
+    ``framing`` says how the body is delimited: ``length`` (a ``content-length`` header, which
+    ``declared_length`` may overstate to cut the body short), ``chunked``, ``close`` (no length:
+    the body ends when the connection closes) or ``abort`` (chunked, but the connection closes
+    before the final chunk - a stream cut mid-way). ``chunk_size`` splits a chunked body into
+    pieces of that many bytes. ``content_type`` ``None`` sends no content-type header.
+    """
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    framing: Framing = "length"
+    headers: tuple[tuple[str, str], ...] = ()
+    reason: str | None = None
+    declared_length: int | None = None
+    chunk_size: int = 0
+
+
+@dataclass(frozen=True)
 class Turn:
     """One scripted model turn."""
 
@@ -81,11 +107,36 @@ class Turn:
     hang: bool = False
     input_tokens: int = 100
     output_tokens: int = 7
+    deltas: tuple[str, ...] = ()
+    hold: threading.Event | None = field(default=None, compare=False)
+    envelope: Envelope | None = None
 
     @classmethod
     def answer(cls, text: str, *, delay: float = 0.0, input_tokens: int = 100, output_tokens: int = 7) -> Turn:
         """A plain answer."""
         return cls(text=text, delay=delay, input_tokens=input_tokens, output_tokens=output_tokens)
+
+    @classmethod
+    def stream(
+        cls,
+        *deltas: str,
+        hold: threading.Event | None = None,
+        input_tokens: int = 100,
+        output_tokens: int = 7,
+    ) -> Turn:
+        """An answer streamed in ``deltas``; with ``hold``, the rest waits after the first piece until it is set."""
+        return cls(
+            text="".join(deltas),
+            deltas=deltas,
+            hold=hold,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
+
+    @classmethod
+    def raw(cls, envelope: Envelope, *, delay: float = 0.0) -> Turn:
+        """Replay ``envelope`` byte for byte, whatever the API."""
+        return cls(envelope=envelope, delay=delay)
 
     @classmethod
     def error(cls, status: int, message: str = "", *, delay: float = 0.0) -> Turn:
@@ -355,19 +406,61 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.close_connection = True
 
-    def _send_sse(self, events: Iterator[bytes]) -> None:
+    def _send_sse(self, events: Iterator[bytes], turn: Turn, req: RecordedRequest) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("connection", "close")
         self.end_headers()
+        self.close_connection = True
         for event in events:
+            if event is wire.HOLD:
+                if not self._hold(turn, req):
+                    return
+                continue
             self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _hold(self, turn: Turn, req: RecordedRequest) -> bool:
+        """Wait until ``turn.hold`` is set; False if the client hung up or the server stops first."""
+        model = self.server.model
+        while turn.hold is not None and not turn.hold.is_set():
+            if model._stopping.is_set():
+                return False
+            if self._client_gone(0.02):
+                req.disconnected = True
+                return False
+        return True
+
+    def _send_raw(self, env: Envelope) -> None:
+        """Replay a raw envelope with the framing it asks for."""
+        self.send_response(env.status, env.reason)
+        if env.content_type is not None:
+            self.send_header("content-type", env.content_type)
+        for name, value in env.headers:
+            self.send_header(name, value)
+        if env.framing == "length":
+            length = len(env.body) if env.declared_length is None else env.declared_length
+            self.send_header("content-length", str(length))
+        elif env.framing in ("chunked", "abort"):
+            self.send_header("transfer-encoding", "chunked")
+        self.send_header("connection", "close")
+        self.end_headers()
         self.close_connection = True
+        if env.framing in ("length", "close"):
+            self.wfile.write(env.body)
+        else:
+            size = env.chunk_size or max(len(env.body), 1)
+            for start in range(0, len(env.body), size):
+                piece = env.body[start : start + size]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+            if env.framing == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     # -- dispatch --------------------------------------------------------------------------------------------------
 
@@ -433,6 +526,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         model = self.server.model
+        if turn.envelope is not None:
+            self._send_raw(turn.envelope)
+            return
         if turn.status >= 400:
             self._send_json(turn.status, wire.error_body(api, turn.status, turn.error_message))
             return
@@ -444,6 +540,8 @@ class _Handler(BaseHTTPRequestHandler):
             input_tokens=turn.input_tokens,
             output_tokens=turn.output_tokens,
             next_id=model.next_id,
+            deltas=turn.deltas,
+            hold=turn.hold is not None,
         )
         if api == "openai" and op == "chat":
             payload = wire.openai_chat(answer, stream)
@@ -456,7 +554,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(payload, dict):
             self._send_json(200, payload)
         else:
-            self._send_sse(payload)
+            self._send_sse(payload, turn, req)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,9 @@
 """Wire formats of the loopback model server: answers, tool calls, errors and usage per API.
 
 Each builder returns a JSON payload (a dict) for a non-streaming request, or an iterator of
-ready-to-send SSE events (bytes) for a streaming one.
+ready-to-send SSE events (bytes) for a streaming one. A streamed answer sends its text in the
+pieces ``Answer.deltas`` names (one piece by default); with ``Answer.hold`` the iterator yields
+the :data:`HOLD` marker after the first piece, where the server pauses until the test releases it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from .model_server import Api, ToolCall
 
 __all__ = [
+    "HOLD",
     "Answer",
     "anthropic",
     "auxiliary_answer",
@@ -32,6 +35,9 @@ __all__ = [
 
 Payload = dict[str, Any] | Iterator[bytes]
 
+# Yielded (by identity) between the first and the second text piece of a held stream.
+HOLD = b"<hold>"
+
 
 @dataclass
 class Answer:
@@ -43,11 +49,20 @@ class Answer:
     input_tokens: int
     output_tokens: int
     next_id: Callable[[str], str]
+    deltas: tuple[str, ...] = ()
+    hold: bool = False
 
     @property
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+    def pieces(self) -> Iterator[bytes | str]:
+        """The streamed text pieces, with :data:`HOLD` after the first when the stream is held."""
+        for index, piece in enumerate(self.deltas or ((self.text,) if self.text else ())):
+            if index == 1 and self.hold:
+                yield HOLD
+            yield piece
 
 
 def tool_call(api: Api, call: ToolCall) -> tuple[str, dict[str, Any]]:
@@ -212,8 +227,11 @@ def _openai_events(
             part = {"type": "output_text", "text": "", "annotations": []}
             common = {"item_id": item["id"], "output_index": index, "content_index": 0}
             yield ev("response.content_part.added", **common, part=part)
-            if text:
-                yield ev("response.output_text.delta", **common, delta=text, logprobs=[])
+            for piece in a.pieces():
+                if isinstance(piece, bytes):
+                    yield piece
+                else:
+                    yield ev("response.output_text.delta", **common, delta=piece, logprobs=[])
             yield ev("response.output_text.done", **common, text=text, logprobs=[])
             yield ev("response.content_part.done", **common, part={**part, "text": text})
         else:
@@ -285,15 +303,34 @@ def gemini(a: Answer, stream: bool) -> Payload:
         parts.append({"functionCall": {"name": name, "args": args}})
     if not parts:
         parts.append({"text": ""})
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     final = {
-        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "candidates": [candidate],
         "usageMetadata": usage,
         "modelVersion": a.model,
         "responseId": a.next_id("gem"),
     }
     if not stream:
         return final
-    return iter([f"data: {json.dumps(final)}\r\n\r\n".encode()])
+    if len(a.deltas) < 2:
+        return iter([f"data: {json.dumps(final)}\r\n\r\n".encode()])
+
+    def events() -> Iterator[bytes]:
+        for piece in a.pieces():
+            if isinstance(piece, bytes):
+                yield piece
+                continue
+            chunk = {
+                "candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}],
+                "modelVersion": a.model,
+                "responseId": final["responseId"],
+            }
+            yield f"data: {json.dumps(chunk)}\r\n\r\n".encode()
+        last_parts = [p for p in parts if "text" not in p] or [{"text": ""}]
+        last = {**final, "candidates": [{**candidate, "content": {"role": "model", "parts": last_parts}}]}
+        yield f"data: {json.dumps(last)}\r\n\r\n".encode()
+
+    return events()
 
 
 # -- Anthropic -------------------------------------------------------------------------------------------------------
@@ -334,13 +371,19 @@ def anthropic(a: Answer, stream: bool) -> Payload:
                     "content_block_start",
                     {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
                 )
-                delta = {"type": "text_delta", "text": block["text"]}
-            else:
-                yield _sse(
-                    "content_block_start",
-                    {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
-                )
-                delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+                for piece in a.pieces() if a.deltas else (block["text"],):
+                    if isinstance(piece, bytes):
+                        yield piece
+                        continue
+                    delta = {"type": "text_delta", "text": piece}
+                    yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
+                continue
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
+            )
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
             yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
             yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
         yield _sse(
