@@ -15,11 +15,14 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Attempt",
     "FailureClass",
     "Fallback",
     "FallbackPolicy",
+    "Finding",
     "ModelName",
     "PanicState",
+    "Priority",
     "Run",
     "RunError",
     "RunList",
@@ -32,9 +35,11 @@ __all__ = [
     "StepStatus",
     "StrategyName",
     "Usage",
+    "Verdict",
     "Worker",
     "WorkerList",
     "WorkerStatus",
+    "Workspace",
     "utcnow",
 ]
 
@@ -46,7 +51,16 @@ FallbackPolicy = Literal["on_error", "never"]
 WorkerStatus = Literal["idle", "busy", "stopped"]
 RunStatus = Literal["accepted", "running", "completed", "failed", "canceled"]
 StepStatus = Literal["pending", "running", "completed", "failed", "canceled"]
-StrategyName = Literal["single_worker"]
+StrategyName = Literal[
+    "single_worker",
+    "codex_writes_gemini_reviews",
+    "gemini_writes_codex_reviews",
+    "parallel_dual_write_review",
+    "security_redteam_pass",
+    "reviewer_first_plan",
+    "parallel_generate_adjudicate",
+]
+Priority = Literal["interactive", "batch"]
 FailureClass = Literal[
     "timeout",
     "stalled",
@@ -57,6 +71,7 @@ FailureClass = Literal[
     "bad_output",
     "process_error",
     "interrupted",
+    "deadline_exceeded",
     "internal",
 ]
 
@@ -144,6 +159,46 @@ class Fallback(Contract):
     message: str
 
 
+class Attempt(Contract):
+    """One try of a step; retries and fallbacks add attempts (the dead-letter record)."""
+
+    attempt: int
+    runtime_mode: RuntimeMode
+    failure_class: FailureClass | None = None
+    message: str = ""
+    delay_before_ms: int = 0
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+class Finding(Contract):
+    """One finding of a review or red-team pass."""
+
+    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    location: str = ""
+    description: str
+    suggested_fix: str = ""
+
+
+class Verdict(Contract):
+    """A reviewer's verdict, parsed from its answer; ``unparseable`` is recorded, never guessed."""
+
+    decision: Literal["approve", "request_changes", "unparseable"]
+    findings: list[Finding] = Field(default_factory=list)
+    rationale: str = ""
+
+
+class Workspace(Contract):
+    """Where a writer worked: its directory and, in a git repository, its own branch."""
+
+    workdir: str
+    branch: str | None = None
+    base_commit: str | None = None
+    commit: str | None = None
+    diff_stat: str = ""
+    isolated: bool = False
+
+
 class Step(Contract):
     """One unit of work by one worker inside a run."""
 
@@ -167,6 +222,9 @@ class Step(Contract):
     flags: list[str] = Field(default_factory=list)
     commands: list[str] = Field(default_factory=list)
     files_changed: list[str] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    workspace: Workspace | None = None
+    verdict: Verdict | None = None
 
 
 class RunError(Contract):
@@ -192,6 +250,11 @@ class Run(Contract):
     steps: list[Step] = Field(default_factory=list)
     summary: str = ""
     error: RunError | None = None
+    priority: Priority = "interactive"
+    deadline_at: datetime | None = None
+    queue_wait_ms: int | None = None
+    run_ms: int | None = None
+    executed_by: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -210,6 +273,7 @@ class RunSummary(Contract):
     created_at: datetime
     ended_at: datetime | None = None
     task: str
+    priority: Priority = "interactive"
 
 
 class RunList(Contract):
@@ -263,6 +327,7 @@ class RunRecord(Run):
             created_at=self.created_at,
             ended_at=self.ended_at,
             task=task,
+            priority=self.priority,
         )
 
 

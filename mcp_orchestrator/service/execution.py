@@ -64,7 +64,11 @@ class RunExecution:
 
         await self.orch.io(self.orch.store.update_run, self.run_id, change)
 
-    async def run_step(self, worker: WorkerRecord, *, role: str, prompt: str) -> Step:
+    async def save_step(self, step: Step) -> None:
+        """Store a step again with more facts (verdict, workspace)."""
+        await self._save_step(step)
+
+    async def run_step(self, worker: WorkerRecord, *, role: str, prompt: str, workdir: Path | None = None) -> Step:
         """Run one step of ``worker``; the returned step is completed, failed or canceled."""
         index = self._next_index
         self._next_index += 1
@@ -80,7 +84,11 @@ class RunExecution:
                     if current.status == "stopped":
                         return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))
                     handed_over = True
-                    return await self._run(step, current, prompt, scope)
+                    # The step's role sets its permissions; its workdir may be an isolated worktree.
+                    update: dict[str, Any] = {"role": role}
+                    if workdir is not None:
+                        update["workdir"] = str(workdir)
+                    return await self._run(step, current.model_copy(update=update), prompt, scope)
                 finally:
                     self.step_scopes.pop(worker.name, None)
         except anyio.get_cancelled_exc_class():
@@ -200,6 +208,8 @@ class RunExecution:
         cap = self.orch.settings.output_excerpt_bytes
         if outcome is not None:
             text, truncated = bound_text(outcome.text, cap)
+            # The excerpt is the answer; the resource holds everything the worker printed.
+            truncated = truncated or (sink is not None and sink.total_bytes > len(outcome.text.encode()))
         elif sink is not None and sink.total_bytes:
             text, truncated = sink.excerpt()
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 from mcp_orchestrator.contracts import Step, StrategyName, WorkerRecord
@@ -18,8 +19,16 @@ class StrategyContext(Protocol):
         """The task as dispatched."""
         ...
 
-    async def run_step(self, worker: WorkerRecord, *, role: str, prompt: str) -> Step:
-        """Run one step to its end and return the recorded step (completed, failed or canceled)."""
+    async def run_step(self, worker: WorkerRecord, *, role: str, prompt: str, workdir: Path | None = None) -> Step:
+        """Run one step to its end and return the recorded step (completed, failed or canceled).
+
+        The step runs with ``role``'s permissions (a reviewer is read-only) in ``workdir``
+        (default: the worker's own). Steps may run concurrently for different workers.
+        """
+        ...
+
+    async def save_step(self, step: Step) -> None:
+        """Store a step again with more facts (its verdict, its workspace)."""
         ...
 
 
