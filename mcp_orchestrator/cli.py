@@ -105,6 +105,13 @@ async def _panic(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 @_with_service
+async def _scheduler(orch: Orchestrator, args: argparse.Namespace) -> int:
+    view = await orch.scheduler_overview()
+    _print_json(view.model_dump(mode="json"))
+    return 0
+
+
+@_with_service
 async def _store_check(orch: Orchestrator, args: argparse.Namespace) -> int:
     moved = await orch.io(orch.store.check)
     quarantined = orch.store.quarantined()
@@ -166,6 +173,9 @@ def _parser() -> argparse.ArgumentParser:
     rs = r.add_parser("show", help="one run as JSON")
     rs.add_argument("run_id")
     rs.set_defaults(func=_runs_show)
+
+    sc_view = sub.add_parser("scheduler", help="queues, caps, waits and throughput of every live server")
+    sc_view.set_defaults(func=_scheduler)
 
     pn = sub.add_parser("panic", help="engage, release or show the panic write-guard")
     pn.add_argument("action", choices=["on", "off", "status"])

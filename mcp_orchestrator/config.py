@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import platformdirs
 
@@ -30,6 +30,20 @@ class Settings:
     stall_seconds: float | None = None
     step_timeout_seconds: float = 30 * 60
     extra_env: tuple[str, ...] = field(default_factory=tuple)
+    fsync: bool = True
+    max_running: int = 32
+    queue_limits: dict[str, int] = field(default_factory=lambda: {"interactive": 1000, "batch": 10_000})
+    backend_caps: dict[str, int] = field(
+        default_factory=lambda: {"mock": 1000, "cli": 4, "openai_sdk": 8, "google_sdk": 8}
+    )
+    batch_every: int = 4
+    aging_seconds: float = 10.0
+    lease_seconds: float = 10.0
+    heartbeat_seconds: float = 1.0
+    retry_attempts: int = 3
+    retry_base_seconds: float = 0.5
+    retry_cap_seconds: float = 10.0
+    retry_total_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -47,10 +61,56 @@ class Settings:
             raise ValueError(f"MCP_WORKER_RUNTIME_DEFAULT={default_runtime!r} is not one of: {valid}")
         extra = tuple(n for n in env.get("MCP_ORCHESTRATOR_WORKER_ENV", "").split(",") if n.strip())
         stall = env.get("MCP_ORCHESTRATOR_STALL_SECONDS")
+        tuning = _tuning(env)
         return cls(
             home=home.expanduser().resolve(),
             roots=tuple(r.expanduser().resolve() for r in roots),
             default_runtime=default_runtime,  # type: ignore[arg-type]
             stall_seconds=float(stall) if stall else None,
             extra_env=extra,
+            **tuning,
         )
+
+
+def _caps(raw: str) -> dict[str, int]:
+    """``gemini_cli/cli=2,mock=100`` -> {"gemini_cli/cli": 2, "mock": 100}."""
+    out: dict[str, int] = {}
+    for item in raw.split(","):
+        if item.strip():
+            key, _, value = item.partition("=")
+            out[key.strip()] = int(value)
+    return out
+
+
+def _tuning(env: Mapping[str, str]) -> dict[str, Any]:
+    """Scheduler and store knobs from ``MCP_ORCHESTRATOR_*`` variables (see the README)."""
+    out: dict[str, Any] = {}
+    numbers: dict[str, tuple[str, type[int] | type[float]]] = {
+        "MAX_RUNNING": ("max_running", int),
+        "BATCH_EVERY": ("batch_every", int),
+        "AGING_SECONDS": ("aging_seconds", float),
+        "LEASE_SECONDS": ("lease_seconds", float),
+        "HEARTBEAT_SECONDS": ("heartbeat_seconds", float),
+        "RETRY_ATTEMPTS": ("retry_attempts", int),
+        "RETRY_BASE_SECONDS": ("retry_base_seconds", float),
+        "RETRY_CAP_SECONDS": ("retry_cap_seconds", float),
+        "RETRY_TOTAL_SECONDS": ("retry_total_seconds", float),
+    }
+    for suffix, (name, kind) in numbers.items():
+        raw = env.get(f"MCP_ORCHESTRATOR_{suffix}")
+        if raw:
+            out[name] = kind(raw)
+    limits = {}
+    for cls_name in ("interactive", "batch"):
+        raw = env.get(f"MCP_ORCHESTRATOR_QUEUE_{cls_name.upper()}")
+        if raw:
+            limits[cls_name] = int(raw)
+    if limits:
+        out["queue_limits"] = {"interactive": 1000, "batch": 10_000, **limits}
+    caps = env.get("MCP_ORCHESTRATOR_BACKEND_CAPS")
+    if caps:
+        out["backend_caps"] = {"mock": 1000, "cli": 4, "openai_sdk": 8, "google_sdk": 8, **_caps(caps)}
+    fsync = env.get("MCP_ORCHESTRATOR_FSYNC")
+    if fsync:
+        out["fsync"] = fsync.lower() not in ("0", "false", "no", "off")
+    return out

@@ -31,6 +31,7 @@ __all__ = [
     "RuntimeInfo",
     "RuntimeList",
     "RuntimeMode",
+    "SchedulerView",
     "Step",
     "StepStatus",
     "StrategyName",
@@ -135,6 +136,17 @@ class RuntimeList(Contract):
     """The result of ``runtimes``."""
 
     runtimes: list[RuntimeInfo]
+
+
+class SchedulerView(Contract):
+    """The scheduler as every live server process sees it (each reports in its heartbeat)."""
+
+    processes: list[dict[str, Any]]
+    depth: dict[str, int]
+    running: int
+    oldest_wait_ms: dict[str, int]
+    throughput_per_minute: int
+    unfinished_runs: int
 
 
 class WorkerList(Contract):
@@ -298,6 +310,12 @@ class ProcessRef(Contract):
     pid: int
     start_ticks: int
     host: str
+    instance: str = ""
+
+    @property
+    def label(self) -> str:
+        """``pid@host/instance``, as shown in run telemetry."""
+        return f"{self.pid}@{self.host}/{self.instance}"
 
 
 class RunRecord(Run):
@@ -310,6 +328,7 @@ class RunRecord(Run):
     cancel_requested: bool = False
     timeout_seconds: float | None = None
     runtime_mode: RuntimeMode | None = None
+    continue_session: bool = False
 
     def to_wire(self) -> Run:
         """The caller-facing view of this record."""

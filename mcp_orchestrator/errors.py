@@ -7,7 +7,8 @@
     │   ├── NotFound                no such worker or run
     │   ├── Conflict                the name is taken, the worker is stopped, ...
     │   ├── Forbidden               another agent owns the worker or run
-    │   └── PanicEngaged            the write guard is on
+    │   ├── PanicEngaged            the write guard is on
+    │   └── Overloaded              a priority class's queue is full: retry later
     ├── RunFailure                  a step failed while running (typed failure class)
     └── StoreError                  the data directory could not be read or written
         └── CorruptDocument         a stored document failed to parse or validate
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "OrchestratorError",
+    "Overloaded",
     "PanicEngaged",
     "PathNotAllowed",
     "RunFailure",
@@ -101,6 +103,20 @@ class PanicEngaged(UsageError):
         )
         self.reason = reason
         self.engaged_by = engaged_by
+
+
+class Overloaded(UsageError):
+    """Backpressure: the queue of a priority class is full; nothing was accepted."""
+
+    def __init__(self, priority: str, depth: int, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"overloaded: the {priority} queue is full ({depth} of {limit} runs waiting).",
+            hint=f"Nothing was accepted. Retry after {retry_after_seconds} s, or dispatch with priority 'batch'.",
+        )
+        self.priority = priority
+        self.depth = depth
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
 
 
 class RunFailure(OrchestratorError):

@@ -102,6 +102,7 @@ class StepContext:
     report: Callable[[str], Awaitable[None]]
     continue_session: bool = False
     extra_env: tuple[str, ...] = ()
+    attempt: int = 1
 
 
 @dataclass

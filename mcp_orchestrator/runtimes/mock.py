@@ -6,8 +6,13 @@ may script the step with a directive anywhere in its text::
     [[mock delay=1.5 fail=rate_limited bytes=100000 stall=1 chunks=10]]
 
 ``delay`` sleeps before answering (cancellable), ``fail`` ends the step with that failure
-class, ``bytes`` pads the output to that many bytes, ``chunks`` streams the output in that
-many pieces, ``stall`` goes silent for that many seconds before the answer.
+class (``fail_times=N``: only the first N attempts), ``bytes`` pads the output to that many
+bytes, ``chunks`` streams the output in that many pieces, ``stall`` goes silent for that many seconds before the answer,
+``say=TEXT`` puts TEXT on the answer's first line.
+
+A directive keyed to a worker or a role, ``[[mock@writer-b fail=unavailable]]``, applies only to the steps of that
+worker (or run in that role) and wins over an unkeyed one: a task that reaches every step of a multi-step strategy
+can script just one of them.
 """
 
 from __future__ import annotations
@@ -26,16 +31,28 @@ from mcp_orchestrator.runtimes.base import StepContext, StepOutcome, WorkerRunti
 
 __all__ = ["MockRuntime", "parse_directive"]
 
-_DIRECTIVE = re.compile(r"\[\[mock((?:\s+[a-z_]+=[^\s\]]+)*)\s*\]\]")
+_DIRECTIVE = re.compile(r"\[\[mock(?:@([A-Za-z0-9_.-]+))?((?:\s+[a-z_]+=[^\s\]]+)*)\s*\]\]")
 _MAX_BYTES = 256 << 20
 
 
-def parse_directive(task: str) -> dict[str, str]:
-    """The ``[[mock ...]]`` settings in ``task`` (empty when there is none)."""
-    m = _DIRECTIVE.search(task)
-    if m is None:
+def parse_directive(task: str, *targets: str) -> dict[str, str]:
+    """The ``[[mock ...]]`` settings in ``task`` (empty when there is none).
+
+    The first directive keyed to one of ``targets`` (``[[mock@name ...]]``) wins; else the first unkeyed one.
+    """
+    unkeyed: re.Match[str] | None = None
+    for m in _DIRECTIVE.finditer(task):
+        key = m.group(1)
+        if key is not None and key in targets:
+            unkeyed = m
+            break
+        if key is None and unkeyed is None:
+            unkeyed = m
+            if not targets:
+                break
+    if unkeyed is None:
         return {}
-    return dict(pair.split("=", 1) for pair in m.group(1).split())
+    return dict(pair.split("=", 1) for pair in unkeyed.group(2).split())
 
 
 def _number(settings: dict[str, str], key: str, default: float, upper: float) -> float:
@@ -55,7 +72,7 @@ class MockRuntime(WorkerRuntime):
 
     async def run_step(self, ctx: StepContext) -> StepOutcome:
         """Answer the task after the scripted delay, or fail as scripted."""
-        settings = parse_directive(ctx.prompt)
+        settings = parse_directive(ctx.prompt, ctx.worker.name, ctx.worker.role)
         delay = _number(settings, "delay", 0.0, 3600.0)
         stall = _number(settings, "stall", 0.0, 3600.0)
         size = int(_number(settings, "bytes", 0, _MAX_BYTES))
@@ -64,11 +81,14 @@ class MockRuntime(WorkerRuntime):
         if delay:
             await anyio.sleep(delay)
         fail = settings.get("fail")
-        if fail is not None:
+        # fail_times=N: only the first N attempts fail (a transient fault that a retry cures).
+        if fail is not None and ctx.attempt <= int(_number(settings, "fail_times", 1e9, 1e9)):
             failure: FailureClass = fail if fail in get_args(FailureClass) else "process_error"  # type: ignore[assignment]
             raise RunFailure(failure, f"scripted failure ({fail}) from the mock runtime", exit_code=1)
         digest = hashlib.sha256(ctx.prompt.encode()).hexdigest()[:16]
         text = f"mock answer {digest} from {ctx.worker.name} ({ctx.worker.role}): {ctx.prompt[:200]}"
+        if "say" in settings:
+            text = f"{settings['say']}\n{text}"
         if size > len(text):
             text += "\n" + "x" * (size - len(text) - 1)
         data = text.encode()

@@ -13,10 +13,13 @@ from mcp.types import ToolAnnotations
 from mcp_orchestrator.contracts import (
     ModelName,
     PanicState,
+    Priority,
     Run,
     RunList,
     RuntimeList,
     RuntimeMode,
+    SchedulerView,
+    StrategyName,
     Worker,
     WorkerList,
     WorkerRecord,
@@ -135,19 +138,22 @@ async def dispatch_task(
     agentId: str,
     task: str,
     ctx: Ctx,
-    strategy: Literal["single_worker"] = "single_worker",
+    strategy: StrategyName = "single_worker",
     workers: list[str] | None = None,
     waitSeconds: float = 30,
     idempotencyKey: str | None = None,
     continueSession: bool = False,
     timeoutSeconds: float | None = None,
     runtimeMode: RuntimeMode | None = None,
+    priority: Priority = "interactive",
+    deadlineSeconds: float | None = None,
 ) -> Run:
     """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
     Canceling this call does not cancel the run: use cancel_run."""
     orch = _orch(ctx)
     wait = _wait(waitSeconds)
     _seconds("timeoutSeconds", timeoutSeconds)
+    _seconds("deadlineSeconds", deadlineSeconds)
     run = await orch.dispatch(
         agentId,
         task,
@@ -157,6 +163,8 @@ async def dispatch_task(
         continue_session=continueSession,
         timeout_seconds=timeoutSeconds,
         runtime_mode=runtimeMode,
+        priority=priority,
+        deadline_seconds=deadlineSeconds,
     )
     return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
 
@@ -184,7 +192,7 @@ async def list_worker_runs(
     workerName: str | None = None,
     agentId: str | None = None,
     status: Literal["accepted", "running", "completed", "failed", "canceled"] | None = None,
-    strategy: Literal["single_worker"] | None = None,
+    strategy: StrategyName | None = None,
     limit: int = 20,
     cursor: str | None = None,
 ) -> RunList:
@@ -194,6 +202,12 @@ async def list_worker_runs(
     return await _orch(ctx).list_runs(
         worker_name=workerName, agent_id=agentId, status=status, strategy=strategy, limit=limit, cursor=cursor
     )
+
+
+@_tool_errors
+async def scheduler(ctx: Ctx) -> SchedulerView:
+    """Queues per priority class, running per cap, oldest wait and throughput, for every live server."""
+    return await _orch(ctx).scheduler_overview()
 
 
 @_tool_errors
@@ -220,6 +234,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(dispatch_task, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
     ToolSpec(get_run, _READ),
     ToolSpec(list_worker_runs, _READ),
+    ToolSpec(scheduler, _READ),
     ToolSpec(cancel_run, _DESTRUCTIVE),
     ToolSpec(panic, _DESTRUCTIVE),
 )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from mcp_orchestrator.contracts import (
+    Attempt,
     FailureClass,
     Fallback,
     RunError,
@@ -25,6 +26,7 @@ from mcp_orchestrator.runtimes import OutputSink, StepContext, StepOutcome
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.policy import fallback_runtime
+from mcp_orchestrator.service.retry import RetryPolicy
 from mcp_orchestrator.strategies import Strategy
 
 if TYPE_CHECKING:
@@ -45,6 +47,11 @@ class RunExecution:
         self._continue_session = continue_session
         self._next_index = len(run.steps)
         self._deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
+        self._deadline_class: FailureClass = "timeout"
+        if run.deadline_at is not None:
+            left = (run.deadline_at - utcnow()).total_seconds()
+            if self._deadline is None or time.monotonic() + left < self._deadline:
+                self._deadline, self._deadline_class = time.monotonic() + left, "deadline_exceeded"
         self.step_scopes: dict[str, anyio.CancelScope] = {}
         self.runtime_override: RuntimeMode | None = run.runtime_mode
         self.cancel_reason: str | None = None
@@ -76,7 +83,7 @@ class RunExecution:
         handed_over = False  # from then on _run records a cancellation itself
         try:
             await self._save_step(step)
-            async with self.orch.worker_slot(worker.name):
+            async with self.orch.caps.worker_slot(worker.name):
                 scope = anyio.CancelScope()
                 self.step_scopes[worker.name] = scope
                 try:
@@ -106,7 +113,7 @@ class RunExecution:
         )
 
     async def _attempt(
-        self, mode: RuntimeMode, worker: WorkerRecord, prompt: str, index: int, sink: OutputSink
+        self, mode: RuntimeMode, worker: WorkerRecord, prompt: str, index: int, sink: OutputSink, attempt: int
     ) -> StepOutcome:
         """One try of the step on one runtime, under the worker's and the dispatch's time limits."""
         orch = self.orch
@@ -124,16 +131,27 @@ class RunExecution:
             report=report,
             continue_session=self._continue_session,
             extra_env=orch.settings.extra_env,
+            attempt=attempt,
         )
-        runtime = await orch.runtime(mode)
         timeout = worker.timeout_seconds or orch.settings.step_timeout_seconds
+        deadline_hit = False
         if self._deadline is not None:
-            timeout = max(min(timeout, self._deadline - time.monotonic()), 0.0)
+            left = self._deadline - time.monotonic()
+            deadline_hit = left <= timeout
+            timeout = max(min(timeout, left), 0.0)
         stall = worker.stall_seconds or orch.settings.stall_seconds
-        return await execute_step(runtime, ctx, total_seconds=timeout, stall=stall)
+        async with orch.caps.backend_slot(f"{worker.model}/{mode}"):
+            runtime = await orch.runtime(mode)
+            try:
+                return await execute_step(runtime, ctx, total_seconds=timeout, stall=stall)
+            except RunFailure as e:
+                if e.failure_class == "timeout" and deadline_hit and self._deadline_class != "timeout":
+                    raise RunFailure(self._deadline_class, "the run's deadline passed; the worker was stopped") from e
+                raise
 
     async def _run(self, step: Step, worker: WorkerRecord, prompt: str, scope: anyio.CancelScope) -> Step:
         orch = self.orch
+        policy = RetryPolicy.from_settings(orch.settings)
         started = time.monotonic()
         mode = self.runtime_override or worker.runtime_mode
         step = step.model_copy(update={"status": "running", "started_at": utcnow(), "runtime_mode": mode})
@@ -141,30 +159,59 @@ class RunExecution:
         outcome: StepOutcome | None = None
         failure: tuple[FailureClass, str] | None = None
         exit_code: int | None = None
+        attempts: list[Attempt] = []
         try:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
             await self._save_step(step)
             await orch.mark_worker(worker.name, "busy", self.run_id)
             self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
+            delay = 0.0
             with scope:
                 while True:
+                    record = Attempt(
+                        attempt=len(attempts) + 1,
+                        runtime_mode=mode,
+                        delay_before_ms=int(delay * 1000),
+                        started_at=utcnow(),
+                    )
                     try:
-                        outcome = await self._attempt(mode, worker, prompt, step.index, sink)
+                        outcome = await self._attempt(mode, worker, prompt, step.index, sink, record.attempt)
+                        attempts.append(record.model_copy(update={"ended_at": utcnow()}))
                         failure = None
                         break
                     except RunFailure as e:
                         failure, exit_code = (e.failure_class, e.message), e.exit_code
-                        alt = None if step.fallback_from else fallback_runtime(worker, mode, e.failure_class)
-                        if alt is None:
-                            break
-                        self._publish(
-                            "step_progress", f"step {step.index}: {mode} failed ({e.failure_class}); trying {alt}"
+                        attempts.append(
+                            record.model_copy(
+                                update={
+                                    "ended_at": utcnow(),
+                                    "failure_class": e.failure_class,
+                                    "message": e.message[:500],
+                                }
+                            )
                         )
-                        sink = _restart_sink(sink, mode, self._sink(step.index))
-                        fell = Fallback(runtime_mode=mode, failure_class=e.failure_class, message=e.message[:500])
-                        mode = alt
-                        step = step.model_copy(update={"runtime_mode": mode, "fallback_from": fell})
+                    step = step.model_copy(update={"attempt": len(attempts), "attempts": attempts})
+                    remaining = None if self._deadline is None else self._deadline - time.monotonic()
+                    delay = policy.delay(len(attempts))
+                    spent = time.monotonic() - started
+                    if policy.transient(failure[0], sink.total_bytes) and policy.allows(
+                        len(attempts), spent, delay, remaining
+                    ):
+                        self._publish("step_progress", f"step {step.index}: {failure[0]}; retry in {delay:.1f} s")
+                        sink = _restart_sink(sink, f"attempt-{len(attempts)}", self._sink(step.index))
                         await self._save_step(step)
+                        await anyio.sleep(delay)
+                        continue
+                    alt = None if step.fallback_from else fallback_runtime(worker, mode, failure[0])
+                    if alt is None:
+                        break
+                    self._publish("step_progress", f"step {step.index}: {mode} failed ({failure[0]}); trying {alt}")
+                    sink = _restart_sink(sink, mode, self._sink(step.index))
+                    fell = Fallback(runtime_mode=mode, failure_class=failure[0], message=failure[1][:500])
+                    mode, delay = alt, 0.0
+                    step = step.model_copy(update={"runtime_mode": mode, "fallback_from": fell})
+                    await self._save_step(step)
+            step = step.model_copy(update={"attempt": max(len(attempts), 1), "attempts": attempts})
             if outcome is None and failure is None:
                 failure = ("canceled", self.cancel_reason or "the step was canceled")
         except anyio.get_cancelled_exc_class():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -20,25 +20,27 @@ from mcp_orchestrator.contracts import (
     FallbackPolicy,
     ModelName,
     PanicState,
+    Priority,
     Run,
     RunError,
     RunList,
     RunRecord,
     RuntimeMode,
+    SchedulerView,
     WorkerRecord,
     utcnow,
 )
-from mcp_orchestrator.engine import ExecutionEngine, LocalEngine
+from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, StepCaps, Ticket
 from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, PanicEngaged, RunFailure
 from mcp_orchestrator.guards import check_agent_id, check_name, check_run_id, jail_workdir
 from mcp_orchestrator.runtimes import WorkerRuntime, load_runtime
 from mcp_orchestrator.service.events import EventBus, RunEvent
 from mcp_orchestrator.service.execution import RunExecution, execute_run
 from mcp_orchestrator.service.policy import select_runtime
-from mcp_orchestrator.service.recovery import recover
+from mcp_orchestrator.service.recovery import reap, recover
 from mcp_orchestrator.store import JsonRunStore, RunFilter
 from mcp_orchestrator.store._files import is_alive, this_process
-from mcp_orchestrator.strategies import get_strategy
+from mcp_orchestrator.strategies import Strategy, get_strategy
 
 __all__ = ["Orchestrator", "new_run_id"]
 
@@ -59,35 +61,46 @@ def new_run_id() -> str:
 class Orchestrator:
     """Spawns workers, dispatches runs, follows and cancels them. Build once per process."""
 
-    def __init__(self, settings: Settings, *, engine: ExecutionEngine | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = JsonRunStore(settings.home)
+        self.store = JsonRunStore(settings.home, fsync=settings.fsync)
         self.events = EventBus()
         self.process = this_process()
-        self._engine = engine
+        self.caps = StepCaps(settings.backend_caps)
+        self._engine: LocalScheduler | None = None
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._executions: dict[str, RunExecution] = {}
-        self._worker_locks: dict[str, anyio.Lock] = defaultdict(anyio.Lock)
         self._limiter = anyio.CapacityLimiter(8)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Orchestrator]:
-        """Recover what a dead process left behind, then serve until the context closes."""
-        report = await self.io(recover, self.store)
-        for line in report:
-            log.warning("recovery: %s", line)
-        async with LocalEngine() as engine, anyio.create_task_group() as tg:
-            self._engine = self._engine or engine
+        """Take over what dead processes left behind, then serve until the context closes."""
+        s = self.settings
+        limits = SchedulerLimits(
+            queue_limits=s.queue_limits,
+            max_running=s.max_running,
+            batch_every=s.batch_every,
+            aging_seconds=s.aging_seconds,
+        )
+        async with LocalScheduler(limits) as engine, anyio.create_task_group() as tg:
+            self._engine = engine
+            await self._heartbeat()
+            adopted, report = await self.io(recover, self.store, self.process)
+            for line in report:
+                log.warning("recovery: %s", line)
+            for run in adopted + await self.io(reap, self.store, self.process, s.lease_seconds):
+                await self._resume(run)
             tg.start_soon(self._control_loop)
+            tg.start_soon(self._lease_loop)
             tg.start_soon(self._background_check)
             try:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
-                for runtime in self._runtimes.values():
-                    with anyio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True):
+                    for runtime in self._runtimes.values():
                         await runtime.aclose()
 
     async def _background_check(self) -> None:
@@ -95,28 +108,37 @@ class Orchestrator:
         for path, reason in moved:
             log.warning("store check: quarantined %s (%s)", path, reason)
 
+    async def _heartbeat(self) -> None:
+        payload = {"process": self.process.model_dump(mode="json"), "scheduler": self.scheduler_view()}
+        await self.io(self.store.beat, self.process.instance, payload)
+
+    async def _lease_loop(self) -> None:
+        """Prove this instance is alive; take over the queued runs of instances that are not."""
+        while True:
+            await anyio.sleep(self.settings.heartbeat_seconds)
+            await self._heartbeat()
+            for run in await self.io(reap, self.store, self.process, self.settings.lease_seconds):
+                log.warning("took over %s (%s) from a dead instance", run.run_id, run.status)
+                await self._resume(run)
+
     async def _control_loop(self) -> None:
         """Honour cancel requests and the panic switch set by other processes."""
         while True:
             await anyio.sleep(CONTROL_INTERVAL)
-            running = self.engine.running()
-            if not running:
+            held = self.engine.running() | self.engine.queued()
+            if not held:
                 continue
             panic = await self.io(self.store.get_panic)
-            for run_id in running:
-                if panic.engaged:
-                    self._cancel_local(run_id, f"panic engaged by {panic.engaged_by}: {panic.reason}")
-                    continue
-                try:
-                    run = await self.io(self.store.get_run, run_id)
-                except NotFound:
-                    continue
-                if run.cancel_requested:
-                    self._cancel_local(run_id, "canceled on request")
+            if panic.engaged:
+                for run_id in held:
+                    await self._cancel_here(run_id, f"panic engaged by {panic.engaged_by}: {panic.reason}")
+                continue
+            for run_id in await self.io(self.store.cancel_requests, held):
+                await self._cancel_here(run_id, "canceled on request")
 
     @property
-    def engine(self) -> ExecutionEngine:
-        """The execution engine (available inside ``running()``)."""
+    def engine(self) -> LocalScheduler:
+        """The scheduler (available inside ``running()``)."""
         if self._engine is None:
             raise RuntimeError("the orchestrator is not running")
         return self._engine
@@ -136,12 +158,6 @@ class Orchestrator:
             self._runtimes[mode] = rt
         return rt
 
-    @asynccontextmanager
-    async def worker_slot(self, name: str) -> AsyncIterator[None]:
-        """One step at a time per worker in this process."""
-        async with self._worker_locks[name]:
-            yield
-
     async def mark_worker(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
         """Set a worker busy or idle (a stopped worker stays stopped)."""
 
@@ -159,12 +175,22 @@ class Orchestrator:
             log.warning("worker %s vanished while running", name)
 
     async def finish_run(self, run_id: str, status: str, summary: str, error: RunError | None) -> RunRecord:
-        """Record the end of a run."""
+        """Record the end of a run, with its telemetry."""
 
         def change(run: RunRecord) -> RunRecord:
-            return run.model_copy(
-                update={"status": status, "ended_at": utcnow(), "summary": summary, "error": error, "owner": None}
-            )
+            now = utcnow()
+            update: dict[str, Any] = {
+                "status": status,
+                "ended_at": now,
+                "summary": summary,
+                "error": error,
+                "owner": None,
+            }
+            if run.started_at is not None:
+                update["run_ms"] = int((now - run.started_at).total_seconds() * 1000)
+            else:  # never started: all of its life was queue wait
+                update["queue_wait_ms"] = int((now - run.created_at).total_seconds() * 1000)
+            return run.model_copy(update=update)
 
         return await self.io(self.store.update_run, run_id, change)
 
@@ -239,7 +265,7 @@ class Orchestrator:
             if scope is not None:
                 execution.cancel_reason = f"worker {name} was stopped by {agent}"
                 scope.cancel()
-        if worker.current_run_id and worker.current_run_id not in self.engine.running():
+        if worker.current_run_id and worker.current_run_id not in self._executions:
             await self._request_cancel(worker.current_run_id)
         return worker
 
@@ -256,9 +282,14 @@ class Orchestrator:
         continue_session: bool = False,
         timeout_seconds: float | None = None,
         runtime_mode: RuntimeMode | None = None,
+        priority: Priority = "interactive",
+        deadline_seconds: float | None = None,
     ) -> RunRecord:
-        """Record a run as ``accepted`` and start it; returns at once."""
+        """Record a run as ``accepted`` and queue it; returns at once."""
         agent = await self.guard_write(agent_id)
+        if priority not in ("interactive", "batch"):
+            raise InvalidArgument("priority", f"unknown class {priority!r}", hint="Use interactive or batch.")
+        self.engine.check_capacity(priority)  # backpressure before anything is stored
         if not isinstance(task, str) or not task.strip():
             raise InvalidArgument("task", "is empty", hint="Describe the work for the worker.")
         if len(task) > MAX_TASK_CHARS:
@@ -286,21 +317,53 @@ class Orchestrator:
             owner=self.process,
             timeout_seconds=timeout_seconds,
             runtime_mode=runtime_mode,
+            continue_session=continue_session,
+            priority=priority,
         )
+        if deadline_seconds is not None:
+            run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
         stored = await self.io(self.store.create_run, run)
         if stored.run_id != run.run_id:
             return stored  # the same idempotency key: the first run stands
-        execution = RunExecution(self, stored, continue_session=continue_session)
+        await self._enqueue(stored, plan, chosen)
+        return stored
+
+    async def _enqueue(self, run: RunRecord, plan: Strategy, workers: list[WorkerRecord]) -> None:
+        execution = RunExecution(self, run, continue_session=run.continue_session)
         self._executions[run.run_id] = execution
+        run_id = run.run_id
 
         async def job() -> None:
             try:
-                await execute_run(self, execution, plan, chosen)
+                # At most once: a run this instance no longer holds (taken over) is not executed.
+                if await self.io(self.store.owns, run_id, self.process.instance):
+                    await execute_run(self, execution, plan, workers)
             finally:
-                self._executions.pop(run.run_id, None)
+                self._executions.pop(run_id, None)
 
-        await self.engine.submit(run.run_id, job)
-        return stored
+        deadline = None
+        if run.deadline_at is not None:
+            deadline = anyio.current_time() + (run.deadline_at - utcnow()).total_seconds()
+        ticket = Ticket(run_id, job, priority=run.priority, deadline=deadline, on_expired=self._expired)
+        await self.engine.submit(ticket, force=True)
+
+    async def _expired(self, run_id: str) -> None:
+        """A queued run's deadline passed: it never starts."""
+        self._executions.pop(run_id, None)
+        error = RunError(failure_class="deadline_exceeded", message="the deadline passed while the run was queued")
+        await self.finish_run(run_id, "failed", "never started: deadline exceeded while queued", error)
+        self.events.publish(RunEvent(run_id, "run_ended", "run failed (deadline exceeded while queued)"))
+
+    async def _resume(self, run: RunRecord) -> None:
+        """Queue a run taken over from a dead instance (its workers and strategy come from the store)."""
+        try:
+            plan = get_strategy(run.strategy)
+            workers = [await self.io(self.store.get_worker, name) for name in run.workers]
+        except (NotFound, InvalidArgument) as e:
+            error = RunError(failure_class="internal", message=f"cannot resume: {e}")
+            await self.finish_run(run.run_id, "failed", "could not be resumed", error)
+            return
+        await self._enqueue(run, plan, workers)
 
     async def _candidates(self, agent: str, names: list[str] | None) -> list[WorkerRecord]:
         if names is None:
@@ -375,15 +438,22 @@ class Orchestrator:
             raise Forbidden(f"Run {run_id} belongs to agent {run.agent_id!r}.", hint="Only its owner can cancel it.")
         if run.terminal:
             return run
-        if not self._cancel_local(run_id, f"canceled by {agent}"):
+        if not await self._cancel_here(run_id, f"canceled by {agent}"):
             await self._request_cancel(run_id)
         return await self.wait_run(run_id, 10.0)
 
-    def _cancel_local(self, run_id: str, reason: str) -> bool:
+    async def _cancel_here(self, run_id: str, reason: str) -> bool:
+        """Cancel a run this instance holds: a queued one ends at once, a running one is stopped."""
         execution = self._executions.get(run_id)
         if execution is not None and execution.cancel_reason is None:
             execution.cancel_reason = reason
-        return self.engine.cancel(run_id)
+        outcome = self.engine.cancel(run_id)
+        if outcome == "dequeued":
+            self._executions.pop(run_id, None)
+            error = RunError(failure_class="canceled", message=reason)
+            await self.finish_run(run_id, "canceled", "canceled while queued", error)
+            self.events.publish(RunEvent(run_id, "run_ended", "run canceled"))
+        return outcome is not None
 
     async def _request_cancel(self, run_id: str) -> None:
         """Ask the owning process to cancel; a run nobody owns any more is ended here."""
@@ -396,7 +466,9 @@ class Orchestrator:
                 return run.model_copy(update={"status": "canceled", "ended_at": utcnow(), "error": reason})
             return run.model_copy(update={"cancel_requested": True})
 
-        await self.io(self.store.update_run, run_id, change)
+        run = await self.io(self.store.update_run, run_id, change)
+        if not run.terminal:
+            await self.io(self.store.request_cancel, run_id)
 
     def step_output_path(self, run_id: str, index: int) -> Path:
         """Where a step's full output is spooled."""
@@ -414,8 +486,8 @@ class Orchestrator:
             return current
         state = PanicState(engaged=True, reason=reason, engaged_by=agent, engaged_at=utcnow())
         await self.io(self.store.set_panic, state)
-        for run_id in self.engine.running():
-            self._cancel_local(run_id, f"panic engaged by {agent}: {reason}")
+        for run_id in self.engine.running() | self.engine.queued():
+            await self._cancel_here(run_id, f"panic engaged by {agent}: {reason}")
         return state
 
     async def release_panic(self) -> PanicState:
@@ -425,6 +497,31 @@ class Orchestrator:
     async def panic_state(self) -> PanicState:
         """The current panic state."""
         return await self.io(self.store.get_panic)
+
+    def scheduler_view(self) -> dict[str, Any]:
+        """This instance's queues, running counts per cap, waits and throughput."""
+        view = self.engine.snapshot() if self._engine is not None else {}
+        view["backends"] = self.caps.snapshot()
+        view["instance"] = self.process.label
+        return view
+
+    async def scheduler_overview(self) -> SchedulerView:
+        """Every live instance's scheduler view (from heartbeats), summed."""
+        await self._heartbeat()
+        beats = await self.io(self.store.heartbeats)
+        lease = self.settings.lease_seconds
+        views = [payload.get("scheduler") for age, payload in beats.values() if age <= lease]
+        procs = [v for v in views if isinstance(v, dict)]
+        depth = {c: sum(int(v.get("depth", {}).get(c, 0)) for v in procs) for c in ("interactive", "batch")}
+        oldest = {c: max([int(v.get("oldestWaitMs", {}).get(c, 0)) for v in procs] or [0]) for c in depth}
+        return SchedulerView(
+            processes=procs,
+            depth=depth,
+            running=sum(int(v.get("running", 0)) for v in procs),
+            oldest_wait_ms=oldest,
+            throughput_per_minute=sum(int(v.get("throughputPerMinute", 0)) for v in procs),
+            unfinished_runs=len(await self.io(self.store.active_run_ids)),
+        )
 
     def to_wire(self, run: RunRecord) -> Run:
         """The caller's view of a run."""

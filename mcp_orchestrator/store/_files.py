@@ -51,9 +51,10 @@ def _start_ticks(pid: int) -> int:
 
 
 def this_process() -> ProcessRef:
-    """The identity of this process: pid plus its kernel start time, so reused pids never match."""
+    """A new identity in this process: pid, kernel start time (reused pids never match), host, and a
+    random instance id (one process may run several orchestrators, as tests do)."""
     pid = os.getpid()
-    return ProcessRef(pid=pid, start_ticks=_start_ticks(pid), host=socket.gethostname())
+    return ProcessRef(pid=pid, start_ticks=_start_ticks(pid), host=socket.gethostname(), instance=secrets.token_hex(6))
 
 
 def is_alive(ref: ProcessRef) -> bool:

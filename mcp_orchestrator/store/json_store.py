@@ -20,6 +20,7 @@ many documents as the page needs, and caches what it parsed by (mtime, size).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -130,6 +131,8 @@ class JsonRunStore(RunStore):
     def _create_run(self, run: RunRecord) -> None:
         path = self._run_path(run.run_id)
         path.parent.mkdir(parents=True, exist_ok=False)
+        if run.owner is not None and run.owner.instance:
+            self.own(run.run_id, run.owner.instance)
         (self.home / "active" / run.run_id).touch()
         for name in run.workers:
             d = self.home / "index" / "worker" / name
@@ -152,6 +155,10 @@ class JsonRunStore(RunStore):
                 self._write(path, updated)
         if updated.terminal:
             (self.home / "active" / run_id).unlink(missing_ok=True)
+            (self.home / "cancel" / run_id).unlink(missing_ok=True)
+            for ref in (current.owner, updated.owner):
+                if ref is not None and ref.instance:
+                    self.disown(run_id, ref.instance)
         return updated
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -227,6 +234,84 @@ class JsonRunStore(RunStore):
     def iter_run_ids(self) -> Iterator[str]:
         """Every stored run id, newest first."""
         yield from self._candidate_ids(RunFilter())
+
+    # ---- ownership (leases) -------------------------------------------------------------------
+    # owned/<instance>/<runId> says which orchestrator holds a queued or running run; a process
+    # proves it is alive with processes/<instance>.json, rewritten every heartbeat.
+
+    def own(self, run_id: str, instance: str) -> None:
+        """Record that ``instance`` holds ``run_id``."""
+        d = self.home / "owned" / instance
+        d.mkdir(parents=True, exist_ok=True)
+        (d / run_id).touch()
+
+    def disown(self, run_id: str, instance: str) -> None:
+        """Forget that ``instance`` holds ``run_id``."""
+        (self.home / "owned" / instance / run_id).unlink(missing_ok=True)
+
+    def owns(self, run_id: str, instance: str) -> bool:
+        """Whether ``instance`` still holds ``run_id``."""
+        return (self.home / "owned" / instance / run_id).exists()
+
+    def transfer(self, run_id: str, dead: str, heir: str) -> bool:
+        """Move ``run_id`` from ``dead`` to ``heir`` atomically; False if another process got it first."""
+        d = self.home / "owned" / heir
+        d.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self.home / "owned" / dead / run_id, d / run_id)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def owners(self) -> dict[str, list[str]]:
+        """Every instance holding runs, with the runs it holds."""
+        root = self.home / "owned"
+        if not root.exists():
+            return {}
+        return {d.name: sorted(p.name for p in d.iterdir()) for d in root.iterdir() if d.is_dir()}
+
+    def request_cancel(self, run_id: str) -> None:
+        """Leave a cancel request for whichever instance holds ``run_id``."""
+        d = self.home / "cancel"
+        d.mkdir(exist_ok=True)
+        (d / run_id).touch()
+
+    def cancel_requests(self, held: frozenset[str]) -> list[str]:
+        """The requested cancels among ``held`` runs; each request is consumed."""
+        d = self.home / "cancel"
+        try:
+            wanted = [name for name in os.listdir(d) if name in held]
+        except FileNotFoundError:
+            return []
+        for name in wanted:
+            (d / name).unlink(missing_ok=True)
+        return wanted
+
+    def beat(self, instance: str, payload: Mapping[str, object]) -> None:
+        """Prove ``instance`` is alive (and publish its scheduler view)."""
+        d = self.home / "processes"
+        d.mkdir(exist_ok=True)
+        atomic_write(d / f"{instance}.json", json.dumps(payload, default=str).encode(), fsync=False)
+
+    def heartbeats(self) -> dict[str, tuple[float, dict[str, object]]]:
+        """Every instance's last heartbeat: (age in seconds, payload)."""
+        out: dict[str, tuple[float, dict[str, object]]] = {}
+        d = self.home / "processes"
+        if not d.exists():
+            return out
+        now = time.time()
+        for p in d.glob("*.json"):
+            try:
+                out[p.stem] = (now - p.stat().st_mtime, json.loads(p.read_bytes()))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def bury(self, instance: str) -> None:
+        """Remove a dead instance's heartbeat and (empty) ownership folder."""
+        (self.home / "processes" / f"{instance}.json").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (self.home / "owned" / instance).rmdir()
 
     def step_output_path(self, run_id: str, index: int) -> Path:
         """Where step ``index`` of ``run_id`` spools its full output."""

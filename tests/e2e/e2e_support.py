@@ -24,6 +24,7 @@ TOOLS = frozenset(
         "spawn_worker",
         "list_workers",
         "runtimes",
+        "scheduler",
         "stop_worker",
         "dispatch_task",
         "get_run",

@@ -256,6 +256,8 @@ async def test_real_results_validate_against_the_advertised_schemas(settings: Se
         if "runtimes" in listed:
             described = await call("runtimes", {})
             assert any(r["mode"] == "mock" and r["status"] == "ready" for r in described["runtimes"])
+            view = await call("scheduler", {})
+            assert set(view["depth"]) == {"interactive", "batch"}
         await call("panic", {"agentId": "a", "reason": "test over"})
     missing = set(OUTPUT) - seen
     assert not missing, f"add a call to this test for every new tool: {missing}"
