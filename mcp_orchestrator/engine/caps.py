@@ -29,6 +29,11 @@ class StepCaps:
         runtime = backend.split("/", 1)[-1]
         return self._backend_caps.get(backend, self._backend_caps.get(runtime, self._default))
 
+    def worker_busy(self, worker: str) -> bool:
+        """Whether a step of ``worker`` would have to wait for a slot."""
+        w = self._workers.get(worker)
+        return w is not None and w.available_tokens < 1
+
     @asynccontextmanager
     async def worker_slot(self, worker: str, cap: int = 1) -> AsyncIterator[None]:
         """Hold one of ``worker``'s slots for a whole step (its retries included)."""

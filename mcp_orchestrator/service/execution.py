@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,8 @@ class RunExecution:
         step = Step(index=index, worker_name=worker.name, role=role, runtime_mode=worker.runtime_mode)
         handed_over = False  # from then on _run records a cancellation itself
         try:
-            await self._save_step(step)
+            if self.orch.caps.worker_busy(worker.name):
+                await self._save_step(step)  # visible as pending while it waits for its worker
             async with self.orch.caps.worker_slot(worker.name):
                 scope = anyio.CancelScope()
                 self.step_scopes[worker.name] = scope
@@ -162,8 +164,9 @@ class RunExecution:
         attempts: list[Attempt] = []
         try:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
-            await self._save_step(step)
-            await orch.mark_worker(worker.name, "busy", self.run_id)
+            async with anyio.create_task_group() as tg:  # two documents, written side by side
+                tg.start_soon(self._save_step, step)
+                tg.start_soon(orch.mark_worker, worker.name, "busy", self.run_id)
             self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
             delay = 0.0
             with scope:
@@ -232,13 +235,17 @@ class RunExecution:
         finally:
             sink.close()
         with anyio.CancelScope(shield=True):
-            await orch.mark_worker(worker.name, "idle", None, session_id=outcome.session_id if outcome else None)
-            if outcome is not None:
-                ended = await self._end(step, "completed", sink=sink, started=started, outcome=outcome)
-            else:
-                assert failure is not None
-                status = "canceled" if failure[0] == "canceled" else "failed"
-                ended = await self._end(step, status, sink=sink, started=started, failure=failure, exit_code=exit_code)
+            session = outcome.session_id if outcome else None
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(partial(orch.mark_worker, worker.name, "idle", None, session_id=session))
+                if outcome is not None:
+                    ended = await self._end(step, "completed", sink=sink, started=started, outcome=outcome)
+                else:
+                    assert failure is not None
+                    status = "canceled" if failure[0] == "canceled" else "failed"
+                    ended = await self._end(
+                        step, status, sink=sink, started=started, failure=failure, exit_code=exit_code
+                    )
         return ended
 
     async def _end(
@@ -304,10 +311,31 @@ async def execute_run(
     run_id = execution.run_id
     owner = orch.process
 
+    started = False
+
     def start(run: RunRecord) -> RunRecord:
-        return run.model_copy(update={"status": "running", "started_at": utcnow(), "owner": owner})
+        nonlocal started
+        # At most once, decided under the run's lock: only a queued run still held by this instance
+        # starts (an heir may have adopted it since the lease check in the job, or it already ended).
+        if run.status != "accepted" or (run.owner is not None and run.owner.instance != owner.instance):
+            return run
+        started = True
+        now = utcnow()
+        wait_ms = int((now - run.created_at).total_seconds() * 1000)
+        return run.model_copy(
+            update={
+                "status": "running",
+                "started_at": now,
+                "owner": owner,
+                "queue_wait_ms": wait_ms,
+                "executed_by": owner.label,
+            }
+        )
 
     await orch.io(orch.store.update_run, run_id, start)
+    if not started:
+        log.warning("run %s: not started here (no longer queued for this instance)", run_id)
+        return
     execution._publish("run_started", "run started")
     summary = ""
     error: RunError | None = None

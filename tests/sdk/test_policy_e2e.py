@@ -11,9 +11,12 @@ string ``input`` vs ``codex_exec`` with a list), google-genai 3.x uses ``/v1/mod
 1. The same task on a CLI-model worker, once per runtime (per-dispatch ``runtimeMode`` and the worker's own
    ``runtimeMode``): ``get_run`` records the runtime that ran and the request log proves it.
 2. A failing SDK path (HTTP 500; no API key in the server's environment): ``fallbackPolicy: on_error`` completes
-   through the CLI and records ``fallbackFrom``; ``never`` fails with the class and makes no CLI request.
+   through the CLI and records ``fallbackFrom``; ``never`` fails with the class and makes no CLI request. Also
+   the other direction (a CLI answered with HTTP 500 falls back to its SDK). Retries are off
+   (``MCP_ORCHESTRATOR_RETRY_ATTEMPTS=1``): one attempt per runtime, so the request log is exact.
 3. The API keys (distinctive ``sk-test-...`` values) never reach the data directory, the server's stderr, tool
-   results or resources - also when the model server echoes a key back in its error messages.
+   results or resources - also when the model server echoes a key back (in HTTP errors, an error event, a
+   malformed body that gets quarantined).
 """
 
 from __future__ import annotations
@@ -103,8 +106,9 @@ class Server:
         self.seen.append(_text(result))
         self.seen.append(json.dumps(result.structured_content))
         assert not result.is_error, f"{tool}({args}) failed: {_text(result)}"
-        assert result.structured_content is not None
-        return result.structured_content
+        structured: dict[str, Any] | None = result.structured_content
+        assert structured is not None
+        return structured
 
     async def spawn(self, model: str, name: str, **extra: Any) -> dict[str, Any]:
         """A worker of ``model`` in the root's workdir."""
@@ -135,8 +139,9 @@ class Server:
 
     async def worker(self, name: str) -> dict[str, Any]:
         """One worker as ``list_workers`` shows it."""
-        (found,) = [w for w in (await self.call("list_workers"))["workers"] if w["name"] == name]
-        return found
+        found: list[dict[str, Any]] = [w for w in (await self.call("list_workers"))["workers"] if w["name"] == name]
+        assert len(found) == 1, found
+        return found[0]
 
 
 @asynccontextmanager
@@ -157,6 +162,12 @@ def leaks(places: dict[str, str | bytes]) -> list[str]:
         data = content.encode("utf-8", "replace") if isinstance(content, str) else content
         found += [f"{where}: {var}" for var, key in KEYS.items() if key.encode() in data]
     return found
+
+
+def kept_redacted(data_home: Path, fragment: bytes) -> list[Path]:
+    """Files of the data directory that hold ``fragment`` and a redaction mark."""
+    files = (p for p in data_home.rglob("*") if p.is_file())
+    return [p for p in files if fragment in (data := p.read_bytes()) and b"<redacted>" in data]
 
 
 def assert_no_credentials(srv: Server, data_home: Path) -> None:
@@ -186,6 +197,8 @@ def policy_env(server_env: dict[str, str], model_server: ModelServer, tmp_path: 
     env["HOME"] = str(home)
     env.update(KEYS)  # GEMINI_API_KEY serves the gemini CLI and google_sdk alike
     env["OPENAI_BASE_URL"] = model_server.openai_base_url
+    # One attempt per runtime: these tests are about the runtime policy, not about retrying a transient failure.
+    env["MCP_ORCHESTRATOR_RETRY_ATTEMPTS"] = "1"
     assert env["GOOGLE_GEMINI_BASE_URL"] == model_server.url
     dirs = []
     for model in ("codex_cli", "gemini_cli"):
@@ -260,37 +273,45 @@ async def test_each_runtime_runs_and_is_recorded(
     assert_no_credentials(srv, data_home)
 
 
-# ---- 2: fallback on a failing SDK path ------------------------------------------------------------------
+# ---- 2: fallback when one path fails --------------------------------------------------------------------
 
 FAILURES = [
-    pytest.param("codex_cli", "http_500", "unavailable", id="openai-http500"),
-    pytest.param("codex_cli", "no_key", "auth", id="openai-no-key"),
-    pytest.param("gemini_cli", "http_500", "unavailable", id="google-http500"),
+    pytest.param("codex_cli", "openai_sdk", "http_500", "unavailable", "openai: HTTP 500 ", id="openai_sdk-500"),
+    pytest.param("codex_cli", "openai_sdk", "no_key", "auth", "openai: no API key", id="openai_sdk-no-key"),
+    pytest.param("gemini_cli", "google_sdk", "http_500", "unavailable", "gemini: HTTP 500 ", id="google_sdk-500"),
+    # The other direction: a failing CLI falls back to its model's SDK (its key is in the server's environment).
+    pytest.param("codex_cli", "cli", "http_500", "unavailable", "codex: ", id="codex_cli-500"),
+    pytest.param("gemini_cli", "cli", "http_500", "unavailable", "gemini: ", id="gemini_cli-500"),
 ]
 
 
-@pytest.mark.parametrize(("model", "cause", "failure_class"), FAILURES)
-async def test_failing_sdk_falls_back_to_the_cli_or_fails(
+@pytest.mark.parametrize(("model", "failing", "cause", "failure_class", "message"), FAILURES)
+async def test_failing_path_falls_back_or_fails(
     model: str,
+    failing: str,
     cause: str,
     failure_class: str,
+    message: str,
     model_server: ModelServer,
     policy_env: dict[str, str],
     root: Path,
     data_home: Path,
     tmp_path: Path,
 ) -> None:
-    """``on_error``: the CLI completes the step; ``never``: the step fails with the class, no CLI request.
+    """``on_error``: the other runtime completes the step and ``fallbackFrom`` says why; ``never``: the step
+    fails with the class and the other runtime is never asked.
 
-    The on_error worker chose its SDK at spawn; the never worker is a CLI worker whose dispatch asks for the SDK.
+    The on_error worker chose the failing runtime at spawn; the never worker is a worker of the model's
+    natural runtime whose dispatch asks for the failing one.
     """
     require_cli(model)
-    sdk, api = SDK_OF[model], API_OF[model]
+    api = API_OF[model]
+    other = SDK_OF[model] if failing == "cli" else "cli"
     env = dict(policy_env)
     if cause == "no_key":
         env.pop("OPENAI_API_KEY")
     on, never = token(), token()
-    rescued = f"rescued by the cli {on}"
+    rescued = f"rescued by {other} {on}"
     if cause == "http_500":
         model_server.script(Turn.error(500, "upstream exploded"), Turn.answer(rescued), api=api, match=on)
         model_server.script(Turn.error(500, "upstream exploded"), api=api, match=never)
@@ -299,39 +320,40 @@ async def test_failing_sdk_falls_back_to_the_cli_or_fails(
 
     with anyio.fail_after(TEST_LIMIT):
         async with serve(env, root, tmp_path / "server.stderr") as srv:
-            await srv.spawn(model, "w-on", runtimeMode=sdk, fallbackPolicy="on_error")
+            await srv.spawn(model, "w-on", runtimeMode=failing, fallbackPolicy="on_error")
             await srv.spawn(model, "w-never", fallbackPolicy="never")
             if cause == "no_key":
-                (info,) = [r for r in (await srv.call("runtimes"))["runtimes"] if r["mode"] == sdk]
+                (info,) = [r for r in (await srv.call("runtimes"))["runtimes"] if r["mode"] == failing]
                 assert info["status"] == "unavailable"
                 assert "OPENAI_API_KEY" in info["detail"]
                 assert (await srv.worker("w-on"))["runtimeStatus"] == "unavailable"
 
             run = await srv.dispatch(f"fix the flaky test {on}", "w-on")
             assert run["status"] == "completed", run
+            assert run["error"] is None
             (step,) = run["steps"]
             assert step["status"] == "completed"
-            assert step["runtimeMode"] == "cli"
+            assert step["runtimeMode"] == other
             assert step["output"] == rescued
             fell = step["fallbackFrom"]
             assert fell is not None
-            assert fell["runtimeMode"] == sdk
+            assert fell["runtimeMode"] == failing
             assert fell["failureClass"] == failure_class
-            assert ("HTTP 500" if cause == "http_500" else "no API key") in fell["message"], fell
-            assert run["error"] is None
+            assert fell["message"].startswith(message), fell
 
-            run = await srv.dispatch(f"fix the flaky test {never}", "w-never", runtimeMode=sdk)
+            run = await srv.dispatch(f"fix the flaky test {never}", "w-never", runtimeMode=failing)
             assert run["status"] == "failed", run
             assert run["error"]["class"] == failure_class
             (step,) = run["steps"]
             assert step["status"] == "failed"
             assert step["failureClass"] == failure_class
-            assert step["runtimeMode"] == sdk
+            assert step["runtimeMode"] == failing
             assert step["fallbackFrom"] is None
+            assert step["output"].startswith(f"{failure_class}: {message}"), step["output"]
 
-    sdk_tries = [sdk] if cause == "http_500" else []
-    assert paths(model_server, on) == [*sdk_tries, "cli"]
-    assert paths(model_server, never) == sdk_tries, "policy never: the CLI must not be asked"
+    tried = [failing] if cause == "http_500" else []  # without a key the SDK sends nothing
+    assert paths(model_server, on) == [*tried, other]
+    assert paths(model_server, never) == tried, f"policy never: {other} must not be asked"
     assert model_server.pending(on) == model_server.pending(never) == 0
     assert_no_credentials(srv, data_home)
 
@@ -349,11 +371,12 @@ def _error_event(message: str) -> Envelope:
 async def test_keys_echoed_by_the_api_never_reach_store_logs_or_results(
     model_server: ModelServer, policy_env: dict[str, str], root: Path, data_home: Path, tmp_path: Path
 ) -> None:
-    """An API that quotes the key it was sent back in its errors (HTTP 401, an error event inside a 200 stream,
-    a 429 that makes the step fall back): messages, outputs, quarantined responses and fallback records stay
-    clean, and so do the server's logs."""
+    """An API that quotes the key it was sent back (HTTP 401, an error event inside a 200 stream, a body that is
+    not an event stream, a 429 that makes the step fall back): messages, outputs, quarantined responses and
+    fallback records stay clean, and so do the server's logs."""
     require_cli("codex_cli")
-    toks = {name: token() for name in ("openai-401", "google-401", "openai-event", "openai-fallback")}
+    names = ("openai-401", "google-401", "openai-event", "google-garbage", "openai-fallback")
+    toks = {name: token() for name in names}
     model_server.script(
         Turn.error(401, f"Incorrect API key provided: {OPENAI_KEY}"), api="openai", match=toks["openai-401"]
     )
@@ -361,6 +384,8 @@ async def test_keys_echoed_by_the_api_never_reach_store_logs_or_results(
     model_server.script(
         Turn.raw(_error_event(f"Incorrect API key provided: {OPENAI_KEY}")), api="openai", match=toks["openai-event"]
     )
+    garbage = Envelope(body=json.dumps({"echo": f"key={GEMINI_KEY}"}).encode(), content_type="application/json")
+    model_server.script(Turn.raw(garbage), api="gemini", match=toks["google-garbage"])
     model_server.script(
         Turn.error(429, f"rate limited for key {OPENAI_KEY}"),
         Turn.answer(f"done {toks['openai-fallback']}"),
@@ -379,6 +404,13 @@ async def test_keys_echoed_by_the_api_never_reach_store_logs_or_results(
                 assert run["status"] == "failed", run
                 assert run["error"]["class"] == "auth", (name, run["error"])
                 assert "<redacted>" in run["steps"][0]["output"], (name, run["steps"][0]["output"])
+
+            # Not an event stream: bad_output, and the raw response is quarantined beside the step's output.
+            run = await srv.dispatch(f"answer oddly {toks['google-garbage']}", "w-google")
+            assert run["status"] == "failed", run
+            assert run["error"]["class"] == "bad_output", run["error"]
+            assert "raw response kept in" in run["error"]["message"], run["error"]
+            assert kept_redacted(data_home, b'"echo"'), "the raw response should be kept, with the key redacted"
 
             run = await srv.dispatch(f"retry elsewhere {toks['openai-fallback']}", "w-fallback")
             assert run["status"] == "completed", run
