@@ -36,7 +36,7 @@ def _with_service(
     def run(args: argparse.Namespace) -> int:
         async def go() -> int:
             orch = Orchestrator(Settings.from_env())
-            async with orch.running():
+            async with orch.running(take_over=False):  # a short-lived command adopts no dead server's runs
                 return await fn(orch, args)
 
         return anyio.run(go)

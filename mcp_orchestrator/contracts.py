@@ -329,6 +329,8 @@ class RunRecord(Run):
     timeout_seconds: float | None = None
     runtime_mode: RuntimeMode | None = None
     continue_session: bool = False
+    apply_result: bool = False
+    keep_worktrees: bool = False
 
     def to_wire(self) -> Run:
         """The caller-facing view of this record."""

@@ -69,8 +69,11 @@ def test_fallback_rules(model: str, failed: str, failure: str, policy: str, keys
         assert alt in COMPATIBLE[model]
     if failed in ("openai_sdk", "google_sdk") and model in ("codex_cli", "gemini_cli"):
         assert alt == "cli"
-    if failed == "cli" and model == "codex_cli":
-        assert alt == ("openai_sdk" if "OPENAI_API_KEY" in keys else None)
+    if failed == "cli" and model == "codex_cli":  # _worker() is a writer: an SDK cannot write its files
+        assert alt is None
+        reviewer = worker.model_copy(update={"role": "reviewer"})
+        expected = "openai_sdk" if "OPENAI_API_KEY" in keys else None
+        assert fallback_runtime(reviewer, failed, failure, keys) == expected  # type: ignore[arg-type]
 
 
 @settings(max_examples=15, deadline=None)

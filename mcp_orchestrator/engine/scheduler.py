@@ -12,6 +12,8 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Literal
 
@@ -56,6 +58,7 @@ class LocalScheduler(ExecutionEngine):
         self._tg: TaskGroup | None = None
         self._wake = anyio.Event()
         self._streak = 0
+        self._reserved: dict[str, int] = dict.fromkeys(CLASSES, 0)  # admitted dispatches not yet queued
         self._started: deque[float] = deque(maxlen=10_000)  # start times, for throughput
         self._finished: deque[float] = deque(maxlen=10_000)
         self._waits: deque[float] = deque(maxlen=1000)
@@ -78,14 +81,31 @@ class LocalScheduler(ExecutionEngine):
 
     # ---- the seam ----------------------------------------------------------------------------
 
+    def _depth(self, priority: Priority) -> int:
+        """Runs of ``priority`` waiting, counting admitted dispatches not queued yet beyond the free slots."""
+        queued = sum(len(q) for q in self._queues.values())
+        free = max(self.limits.max_running - len(self._scopes) - queued, 0)
+        return len(self._queues[priority]) + max(self._reserved[priority] - free, 0)
+
     def check_capacity(self, priority: Priority) -> None:
         """Raise ``Overloaded`` when ``priority``'s queue is full (before anything is stored)."""
-        depth = len(self._queues[priority])
+        depth = self._depth(priority)
         limit = self.limits.queue_limits[priority]
         if depth >= limit:
             # Deterministic: the same depth and cap always give the same hint.
             retry_after = 1 + math.ceil(depth / max(self.limits.max_running, 1) / 10)
             raise Overloaded(priority, depth, limit, retry_after)
+
+    @contextmanager
+    def admit(self, priority: Priority) -> Iterator[None]:
+        """``check_capacity``, then hold a place in the queue until the dispatch has queued its run (or
+        failed): concurrent dispatches that store their runs meanwhile cannot overfill the queue."""
+        self.check_capacity(priority)
+        self._reserved[priority] += 1
+        try:
+            yield
+        finally:
+            self._reserved[priority] -= 1
 
     async def submit(self, ticket: Ticket, *, force: bool = False) -> None:
         """Queue a run; ``Overloaded`` if its class is full, unless ``force`` (a run already

@@ -17,6 +17,7 @@ from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.server.tools import TOOLS
 from mcp_orchestrator.service import Orchestrator
+from mcp_orchestrator.strategies import audit_summary
 
 __all__ = ["AppState", "build_server"]
 
@@ -67,6 +68,18 @@ def _register_resources(server: MCPServer[AppState]) -> None:
         except UsageError as e:
             raise ResourceError(str(e)) from e
         return json.dumps(run.to_wire().model_dump(mode="json"), indent=1)
+
+    @server.resource("runs://{run_id}/summary", name="run-summary", mime_type="text/markdown")
+    async def run_summary(run_id: str, ctx: Context[AppState]) -> str:
+        """Who did what in which order: steps, verdicts, durations, tokens, fallbacks, failures, files changed."""
+        orch = ctx.request_context.lifespan_context.orch
+        try:
+            run = await orch.get_run(run_id)
+        except NotFound as e:
+            raise ResourceNotFoundError(str(e)) from e
+        except UsageError as e:
+            raise ResourceError(str(e)) from e
+        return audit_summary(run.to_wire())
 
     @server.resource("runs://{run_id}/steps/{index}/output", name="step-output", mime_type="text/plain")
     async def step_output(run_id: str, index: str, ctx: Context[AppState]) -> str:

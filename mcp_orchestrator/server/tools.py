@@ -147,6 +147,8 @@ async def dispatch_task(
     runtimeMode: RuntimeMode | None = None,
     priority: Priority = "interactive",
     deadlineSeconds: float | None = None,
+    applyResult: bool = False,
+    keepWorktrees: bool = False,
 ) -> Run:
     """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
     Canceling this call does not cancel the run: use cancel_run."""
@@ -165,6 +167,8 @@ async def dispatch_task(
         runtime_mode=runtimeMode,
         priority=priority,
         deadline_seconds=deadlineSeconds,
+        apply_result=applyResult,
+        keep_worktrees=keepWorktrees,
     )
     return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
 

@@ -28,7 +28,7 @@ from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.policy import fallback_runtime
 from mcp_orchestrator.service.retry import RetryPolicy
-from mcp_orchestrator.strategies import Strategy
+from mcp_orchestrator.strategies import Strategy, StrategyOptions, StrategyResult
 
 if TYPE_CHECKING:
     from mcp_orchestrator.service.orchestrator import Orchestrator
@@ -56,6 +56,7 @@ class RunExecution:
         self.step_scopes: dict[str, anyio.CancelScope] = {}
         self.runtime_override: RuntimeMode | None = run.runtime_mode
         self.cancel_reason: str | None = None
+        self.options = StrategyOptions(apply_result=run.apply_result, keep_worktrees=run.keep_worktrees)
 
     @property
     def task(self) -> str:
@@ -337,10 +338,10 @@ async def execute_run(
         log.warning("run %s: not started here (no longer queued for this instance)", run_id)
         return
     execution._publish("run_started", "run started")
-    summary = ""
+    result = StrategyResult("")
     error: RunError | None = None
     try:
-        summary = await strategy.execute(execution, workers)
+        result = await strategy.run_plan(execution, workers)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             reason = execution.cancel_reason or "the run was canceled"
@@ -352,7 +353,9 @@ async def execute_run(
         error = RunError(failure_class="internal", message=f"{type(e).__name__}: {e}")
     with anyio.CancelScope(shield=True):
         run = await orch.io(orch.store.get_run, run_id)
-        failed = [s for s in run.steps if s.status in ("failed", "canceled")]
+        # A failed step the plan recovered from (a parallel sibling survived, another model took over)
+        # does not fail the run; the plan's summary names it.
+        failed = [s for s in run.steps if s.status in ("failed", "canceled") and s.index not in result.recovered]
         if error is not None:
             status = "failed"
         elif any(s.status == "canceled" for s in failed):
@@ -363,7 +366,10 @@ async def execute_run(
             status = "failed"
             first = failed[0]
             error = RunError(failure_class=first.failure_class or "internal", message=first.output.split("\n", 1)[0])
+        elif result.failure is not None:
+            status = "failed"
+            error = RunError(failure_class=result.failure[0], message=result.failure[1])
         else:
             status = "completed"
-        await orch.finish_run(run_id, status, summary or (error.message if error else ""), error)
+        await orch.finish_run(run_id, status, result.summary or (error.message if error else ""), error)
         execution._publish("run_ended", f"run {status}")

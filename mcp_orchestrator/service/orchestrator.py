@@ -75,8 +75,11 @@ class Orchestrator:
     # ---- lifecycle ----------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[Orchestrator]:
-        """Take over what dead processes left behind, then serve until the context closes."""
+    async def running(self, *, take_over: bool = True) -> AsyncIterator[Orchestrator]:
+        """Take over what dead processes left behind, then serve until the context closes.
+
+        ``take_over=False`` (short-lived operator commands) never adopts another instance's runs: a
+        process that exits in a moment would start them and cancel them on its way out."""
         s = self.settings
         limits = SchedulerLimits(
             queue_limits=s.queue_limits,
@@ -87,13 +90,14 @@ class Orchestrator:
         async with LocalScheduler(limits) as engine, anyio.create_task_group() as tg:
             self._engine = engine
             await self._heartbeat()
-            adopted, report = await self.io(recover, self.store, self.process)
-            for line in report:
-                log.warning("recovery: %s", line)
-            for run in adopted + await self.io(reap, self.store, self.process, s.lease_seconds):
-                await self._resume(run)
+            if take_over:
+                adopted, report = await self.io(recover, self.store, self.process)
+                for line in report:
+                    log.warning("recovery: %s", line)
+                for run in adopted + await self.io(reap, self.store, self.process, s.lease_seconds):
+                    await self._resume(run)
             tg.start_soon(self._control_loop)
-            tg.start_soon(self._lease_loop)
+            tg.start_soon(self._lease_loop, take_over)
             tg.start_soon(self._background_check)
             try:
                 yield self
@@ -112,11 +116,13 @@ class Orchestrator:
         payload = {"process": self.process.model_dump(mode="json"), "scheduler": self.scheduler_view()}
         await self.io(self.store.beat, self.process.instance, payload)
 
-    async def _lease_loop(self) -> None:
+    async def _lease_loop(self, take_over: bool = True) -> None:
         """Prove this instance is alive; take over the queued runs of instances that are not."""
         while True:
             await anyio.sleep(self.settings.heartbeat_seconds)
             await self._heartbeat()
+            if not take_over:
+                continue
             for run in await self.io(reap, self.store, self.process, self.settings.lease_seconds):
                 log.warning("took over %s (%s) from a dead instance", run.run_id, run.status)
                 await self._resume(run)
@@ -284,49 +290,54 @@ class Orchestrator:
         runtime_mode: RuntimeMode | None = None,
         priority: Priority = "interactive",
         deadline_seconds: float | None = None,
+        apply_result: bool = False,
+        keep_worktrees: bool = False,
     ) -> RunRecord:
         """Record a run as ``accepted`` and queue it; returns at once."""
         agent = await self.guard_write(agent_id)
         if priority not in ("interactive", "batch"):
             raise InvalidArgument("priority", f"unknown class {priority!r}", hint="Use interactive or batch.")
-        self.engine.check_capacity(priority)  # backpressure before anything is stored
-        if not isinstance(task, str) or not task.strip():
-            raise InvalidArgument("task", "is empty", hint="Describe the work for the worker.")
-        if len(task) > MAX_TASK_CHARS:
-            raise InvalidArgument("task", f"is longer than {MAX_TASK_CHARS} characters", hint="Shorten it.")
-        if "\x00" in task:
-            raise InvalidArgument("task", "contains a NUL byte", hint="Remove control characters from the task.")
-        key = idempotency_key
-        if key is not None and (not 1 <= len(key) <= 200 or "\x00" in key):
-            raise InvalidArgument("idempotencyKey", "must be 1-200 characters without NUL", hint="Use e.g. a UUID.")
-        plan = get_strategy(strategy)
-        candidates = await self._candidates(agent, workers)
-        chosen = plan.select_workers(candidates)
-        if runtime_mode is not None:
-            for w in chosen:  # refuses a mode that cannot run a chosen worker's model, listing the valid ones
-                select_runtime(w.model, runtime_mode, None)
-        run = RunRecord(
-            run_id=new_run_id(),
-            status="accepted",
-            strategy=plan.name,
-            task=task,
-            agent_id=agent,
-            created_at=utcnow(),
-            workers=[w.name for w in chosen],
-            idempotency_key=idempotency_key,
-            owner=self.process,
-            timeout_seconds=timeout_seconds,
-            runtime_mode=runtime_mode,
-            continue_session=continue_session,
-            priority=priority,
-        )
-        if deadline_seconds is not None:
-            run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
-        stored = await self.io(self.store.create_run, run)
-        if stored.run_id != run.run_id:
-            return stored  # the same idempotency key: the first run stands
-        await self._enqueue(stored, plan, chosen)
-        return stored
+        # Backpressure before anything is stored; the place is held until the run is queued.
+        with self.engine.admit(priority):
+            if not isinstance(task, str) or not task.strip():
+                raise InvalidArgument("task", "is empty", hint="Describe the work for the worker.")
+            if len(task) > MAX_TASK_CHARS:
+                raise InvalidArgument("task", f"is longer than {MAX_TASK_CHARS} characters", hint="Shorten it.")
+            if "\x00" in task:
+                raise InvalidArgument("task", "contains a NUL byte", hint="Remove control characters from the task.")
+            key = idempotency_key
+            if key is not None and (not 1 <= len(key) <= 200 or "\x00" in key):
+                raise InvalidArgument("idempotencyKey", "must be 1-200 characters without NUL", hint="Use e.g. a UUID.")
+            plan = get_strategy(strategy)
+            candidates = await self._candidates(agent, workers)
+            chosen = plan.select_workers(candidates)
+            if runtime_mode is not None:
+                for w in chosen:  # refuses a mode that cannot run a chosen worker's model, listing the valid ones
+                    select_runtime(w.model, runtime_mode, None)
+            run = RunRecord(
+                run_id=new_run_id(),
+                status="accepted",
+                strategy=plan.name,
+                task=task,
+                agent_id=agent,
+                created_at=utcnow(),
+                workers=[w.name for w in chosen],
+                idempotency_key=idempotency_key,
+                owner=self.process,
+                timeout_seconds=timeout_seconds,
+                runtime_mode=runtime_mode,
+                continue_session=continue_session,
+                priority=priority,
+                apply_result=apply_result,
+                keep_worktrees=keep_worktrees,
+            )
+            if deadline_seconds is not None:
+                run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
+            stored = await self.io(self.store.create_run, run)
+            if stored.run_id != run.run_id:
+                return stored  # the same idempotency key: the first run stands
+            await self._enqueue(stored, plan, chosen)
+            return stored
 
     async def _enqueue(self, run: RunRecord, plan: Strategy, workers: list[WorkerRecord]) -> None:
         execution = RunExecution(self, run, continue_session=run.continue_session)

@@ -64,6 +64,8 @@ def fallback_runtime(
     if failed in ("openai_sdk", "google_sdk"):
         return "cli" if NATURAL.get(worker.model) == "cli" else None
     if failed == "cli" and worker.model in _SDK_OF:
+        if not _read_only(worker.role):
+            return None  # an SDK answers in text only: a writer's files would silently not change
         sdk, keys = _SDK_OF[worker.model]
         return sdk if any(env.get(k) for k in keys) else None
     return None
@@ -74,3 +76,9 @@ def has_credentials(mode: RuntimeMode, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     keys = {"openai_sdk": ("OPENAI_API_KEY",), "google_sdk": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}.get(mode, ())
     return any(env.get(k) for k in keys)
+
+
+def _read_only(role: str) -> bool:
+    from mcp_orchestrator.runtimes.cli.templates import READ_ONLY_ROLES  # the CLI runtime's read-only roles
+
+    return role in READ_ONLY_ROLES

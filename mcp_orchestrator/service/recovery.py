@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from functools import partial
 
-from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, utcnow
+from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, WorkerRecord, utcnow
 from mcp_orchestrator.errors import NotFound
 from mcp_orchestrator.store import JsonRunStore
 from mcp_orchestrator.store._files import is_alive
@@ -83,6 +84,8 @@ def reap(store: JsonRunStore, me: ProcessRef, lease_seconds: float) -> list[RunR
                 if run is not None:
                     claimed.append(run)
         store.bury(instance)
+    if claimed:
+        _free_workers(store)  # the workers of runs just failed as interrupted are idle again
     return claimed
 
 
@@ -133,9 +136,10 @@ def _free_workers(store: JsonRunStore) -> None:
         except NotFound:
             ended = True
         if ended:
-            store.update_worker(
-                worker.name,
-                lambda w: w.model_copy(
-                    update={"current_run_id": None, "status": "stopped" if w.status == "stopped" else "idle"}
-                ),
-            )
+            store.update_worker(worker.name, partial(_freed, run_id))
+
+
+def _freed(run_id: str, w: WorkerRecord) -> WorkerRecord:
+    if w.current_run_id != run_id:  # it took other work meanwhile (a live process reaps while it runs steps)
+        return w
+    return w.model_copy(update={"current_run_id": None, "status": "stopped" if w.status == "stopped" else "idle"})

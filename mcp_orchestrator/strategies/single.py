@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp_orchestrator.contracts import WorkerRecord
 from mcp_orchestrator.errors import UsageError
-from mcp_orchestrator.strategies.base import Strategy, StrategyContext
+from mcp_orchestrator.strategies.base import Strategy, StrategyContext, StrategyResult
 
 __all__ = ["SingleWorker"]
 
@@ -24,10 +24,10 @@ class SingleWorker(Strategy):
         idle = [w for w in candidates if w.status == "idle"]
         return [(idle or candidates)[0]]
 
-    async def execute(self, ctx: StrategyContext, workers: list[WorkerRecord]) -> str:
+    async def run_plan(self, ctx: StrategyContext, workers: list[WorkerRecord]) -> StrategyResult:
         """One step with the task as the prompt."""
         worker = workers[0]
         step = await ctx.run_step(worker, role=worker.role, prompt=ctx.task)
         if step.status == "completed":
-            return f"{worker.name} completed the task in {step.duration_ms} ms."
-        return f"{worker.name} {step.status} ({step.failure_class or step.status})."
+            return StrategyResult(f"{worker.name} completed the task in {step.duration_ms} ms.")
+        return StrategyResult(f"{worker.name} {step.status} ({step.failure_class or step.status}).")

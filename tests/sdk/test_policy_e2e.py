@@ -320,8 +320,9 @@ async def test_failing_path_falls_back_or_fails(
 
     with anyio.fail_after(TEST_LIMIT):
         async with serve(env, root, tmp_path / "server.stderr") as srv:
-            await srv.spawn(model, "w-on", runtimeMode=failing, fallbackPolicy="on_error")
-            await srv.spawn(model, "w-never", fallbackPolicy="never")
+            # Reviewers: a CLI falls back to an SDK only for read-only roles (an SDK cannot change files).
+            await srv.spawn(model, "w-on", runtimeMode=failing, fallbackPolicy="on_error", role="reviewer")
+            await srv.spawn(model, "w-never", fallbackPolicy="never", role="reviewer")
             if cause == "no_key":
                 (info,) = [r for r in (await srv.call("runtimes"))["runtimes"] if r["mode"] == failing]
                 assert info["status"] == "unavailable"

@@ -27,7 +27,7 @@ __all__ = [
 CliModel = Literal["codex_cli", "gemini_cli", "claude_cli"]
 
 READ_ONLY_ROLES: frozenset[str] = frozenset(
-    {"reviewer", "review", "auditor", "planner", "reader", "read-only", "readonly"}
+    {"reviewer", "review", "auditor", "planner", "reader", "read-only", "readonly", "adjudicator", "redteam"}
 )
 
 # Linux's MAX_ARG_STRLEN is 128 KiB per argument; stay well below it.
