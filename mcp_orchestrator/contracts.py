@@ -25,6 +25,8 @@ __all__ = [
     "Priority",
     "Run",
     "RunError",
+    "RunEvent",
+    "RunEventName",
     "RunList",
     "RunStatus",
     "RunSummary",
@@ -361,3 +363,34 @@ class WorkerRecord(Worker):
     def to_wire(self) -> Worker:
         """The caller-facing view of this record."""
         return Worker.model_validate(self.model_dump(include=set(Worker.model_fields)))
+
+
+RunEventName = Literal["run_accepted", "run_started", "step_started", "attempt", "fallback", "step_ended", "run_ended"]
+
+
+class RunEvent(Contract):
+    """One line of the run event log (``<home>/logs/events.jsonl``)."""
+
+    schema_version: int = SCHEMA_VERSION
+    event: RunEventName
+    run_id: str
+    ts: datetime
+    process: str | None = None
+    agent_id: str | None = None
+    strategy: str | None = None
+    priority: Priority | None = None
+    status: str | None = None
+    step_index: int | None = None
+    worker_name: str | None = None
+    role: str | None = None
+    runtime_mode: RuntimeMode | None = None
+    attempt: int | None = None
+    delay_before_ms: int | None = None
+    fallback_to: RuntimeMode | None = None
+    failure_class: str | None = None
+    message: str | None = None
+    queue_wait_ms: int | None = None
+    run_ms: int | None = None
+    duration_ms: int | None = None
+    output_bytes: int | None = None
+    usage: Usage | None = None

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from mcp_orchestrator.contracts import (
     PanicState,
     Run,
+    RunEvent,
     RunList,
     RunRecord,
     RunSummary,
@@ -40,6 +41,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "store/run-record.schema.json": RunRecord,
     "store/worker-record.schema.json": WorkerRecord,
     "store/panic.schema.json": PanicState,
+    "log/run-event.schema.json": RunEvent,
 }
 
 

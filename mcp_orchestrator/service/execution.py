@@ -169,6 +169,14 @@ class RunExecution:
                 tg.start_soon(self._save_step, step)
                 tg.start_soon(orch.mark_worker, worker.name, "busy", self.run_id)
             self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
+            orch.emit(
+                "step_started",
+                self.run_id,
+                step_index=step.index,
+                worker_name=worker.name,
+                role=step.role,
+                runtime_mode=mode,
+            )
             delay = 0.0
             with scope:
                 while True:
@@ -185,6 +193,16 @@ class RunExecution:
                         break
                     except RunFailure as e:
                         failure, exit_code = (e.failure_class, e.message), e.exit_code
+                        orch.emit(
+                            "attempt",
+                            self.run_id,
+                            step_index=step.index,
+                            attempt=record.attempt,
+                            runtime_mode=mode,
+                            failure_class=e.failure_class,
+                            message=e.message[:500],
+                            delay_before_ms=record.delay_before_ms,
+                        )
                         attempts.append(
                             record.model_copy(
                                 update={
@@ -212,6 +230,15 @@ class RunExecution:
                     self._publish("step_progress", f"step {step.index}: {mode} failed ({failure[0]}); trying {alt}")
                     sink = _restart_sink(sink, mode, self._sink(step.index))
                     fell = Fallback(runtime_mode=mode, failure_class=failure[0], message=failure[1][:500])
+                    orch.emit(
+                        "fallback",
+                        self.run_id,
+                        step_index=step.index,
+                        runtime_mode=mode,
+                        fallback_to=alt,
+                        failure_class=failure[0],
+                        message=failure[1][:500],
+                    )
                     mode, delay = alt, 0.0
                     step = step.model_copy(update={"runtime_mode": mode, "fallback_from": fell})
                     await self._save_step(step)
@@ -291,6 +318,20 @@ class RunExecution:
         step = step.model_copy(update=update)
         await self._save_step(step)
         self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
+        self.orch.emit(
+            "step_ended",
+            self.run_id,
+            step_index=step.index,
+            worker_name=step.worker_name,
+            role=step.role,
+            runtime_mode=step.runtime_mode,
+            status=status,
+            failure_class=step.failure_class,
+            duration_ms=step.duration_ms,
+            output_bytes=step.output_bytes,
+            usage=step.usage,
+            attempt=step.attempt,
+        )
         return step
 
 
@@ -338,6 +379,7 @@ async def execute_run(
         log.warning("run %s: not started here (no longer queued for this instance)", run_id)
         return
     execution._publish("run_started", "run started")
+    orch.emit("run_started", run_id)
     result = StrategyResult("")
     error: RunError | None = None
     try:

@@ -33,6 +33,7 @@ from mcp_orchestrator.contracts import (
 from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, StepCaps, Ticket
 from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, PanicEngaged, RunFailure
 from mcp_orchestrator.guards import check_agent_id, check_name, check_run_id, jail_workdir
+from mcp_orchestrator.observability import RunLog
 from mcp_orchestrator.runtimes import WorkerRuntime, load_runtime
 from mcp_orchestrator.service.events import EventBus, RunEvent
 from mcp_orchestrator.service.execution import RunExecution, execute_run
@@ -67,6 +68,7 @@ class Orchestrator:
         self.events = EventBus()
         self.process = this_process()
         self.caps = StepCaps(settings.backend_caps)
+        self.runlog = RunLog(settings.home)
         self._engine: LocalScheduler | None = None
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._executions: dict[str, RunExecution] = {}
@@ -198,7 +200,17 @@ class Orchestrator:
                 update["queue_wait_ms"] = int((now - run.created_at).total_seconds() * 1000)
             return run.model_copy(update=update)
 
-        return await self.io(self.store.update_run, run_id, change)
+        run = await self.io(self.store.update_run, run_id, change)
+        self.emit(
+            "run_ended",
+            run_id,
+            status=run.status,
+            failure_class=error.failure_class if error else None,
+            message=error.message if error else None,
+            run_ms=run.run_ms,
+            queue_wait_ms=run.queue_wait_ms,
+        )
+        return run
 
     # ---- guards -------------------------------------------------------------------------------
 
@@ -336,6 +348,7 @@ class Orchestrator:
             stored = await self.io(self.store.create_run, run)
             if stored.run_id != run.run_id:
                 return stored  # the same idempotency key: the first run stands
+            self.emit("run_accepted", run.run_id, agent_id=agent, strategy=plan.name, priority=priority)
             await self._enqueue(stored, plan, chosen)
             return stored
 
@@ -508,6 +521,10 @@ class Orchestrator:
     async def panic_state(self) -> PanicState:
         """The current panic state."""
         return await self.io(self.store.get_panic)
+
+    def emit(self, event: str, run_id: str, **fields: Any) -> None:
+        """Append one event to the run log (with this instance as its process)."""
+        self.runlog.emit(event, run_id, process=self.process.label, **fields)
 
     def scheduler_view(self) -> dict[str, Any]:
         """This instance's queues, running counts per cap, waits and throughput."""
