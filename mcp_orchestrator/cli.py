@@ -1,4 +1,4 @@
-"""The operator CLI: ``mcp-orchestrator serve | workers | runs | panic | dispatch | store``.
+"""The operator CLI: ``mcp-orchestrator serve | workers | runs | panic | dispatch | store | probe``.
 
 Data goes to stdout, progress and diagnostics to stderr.
 """
@@ -55,6 +55,12 @@ def _serve(args: argparse.Namespace) -> int:
 
         anyio.run(serve_http, settings, args.transport, args.host, args.port)
     return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.readiness.command import probe_command  # the probes load only when asked
+
+    return probe_command(args)
 
 
 @_with_service
@@ -173,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     rs = r.add_parser("show", help="one run as JSON")
     rs.add_argument("run_id")
     rs.set_defaults(func=_runs_show)
+
+    pr = sub.add_parser("probe", help="readiness probes: CLIs, SDKs, store, server, workers (exit 1 on a failure)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--live", action="store_true", help="also make one real minimal call through each ready SDK")
+    pr.add_argument("--write-evidence", nargs="?", const="", metavar="DIR", help="also write DIR/probes.json")
+    pr.set_defaults(func=_probe)
 
     sc_view = sub.add_parser("scheduler", help="queues, caps, waits and throughput of every live server")
     sc_view.set_defaults(func=_scheduler)

@@ -25,10 +25,12 @@ from mcp_orchestrator.contracts import (
     WorkerList,
     WorkerRecord,
 )
+from mcp_orchestrator.readiness.models import ProbeFixture, ReadinessReport, ReleaseSummary, RiskRegister
 
 __all__ = ["PUBLISHED", "render", "write_all"]
 
-# file name -> model; "wire" schemas are tool results, "store" schemas are documents on disk.
+# file name -> model; "wire" schemas are tool results, "store" schemas are documents on disk, "fixtures" and
+# "evidence" the probe fixtures and the release evidence bundle's files.
 PUBLISHED: dict[str, type[BaseModel]] = {
     "wire/worker.schema.json": Worker,
     "wire/worker-list.schema.json": WorkerList,
@@ -42,6 +44,10 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "store/worker-record.schema.json": WorkerRecord,
     "store/panic.schema.json": PanicState,
     "log/run-event.schema.json": RunEvent,
+    "wire/readiness-report.schema.json": ReadinessReport,
+    "fixtures/probe-fixture.schema.json": ProbeFixture,
+    "evidence/risk-register.schema.json": RiskRegister,
+    "evidence/release-summary.schema.json": ReleaseSummary,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import Tool, ToolAnnotations
 
 from mcp_orchestrator.contracts import (
     ModelName,
@@ -25,6 +25,7 @@ from mcp_orchestrator.contracts import (
     WorkerRecord,
 )
 from mcp_orchestrator.errors import InvalidArgument, StoreError, UsageError
+from mcp_orchestrator.readiness import ReadinessReport, run_probes
 from mcp_orchestrator.server.registry import ToolSpec
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.service import Orchestrator
@@ -125,6 +126,17 @@ async def list_workers(ctx: Ctx, status: Literal["idle", "busy", "stopped"] | No
 async def runtimes(ctx: Ctx) -> RuntimeList:
     """Runtime adapters: status (ready/unavailable, version, how to fix) and capabilities."""
     return RuntimeList(runtimes=await _orch(ctx).io(describe_runtimes))
+
+
+@_tool_errors
+async def readiness(ctx: Ctx) -> ReadinessReport:
+    """Probe CLIs, SDKs, store, this server and workers: ok/warn/fail each, with evidence and a fix."""
+    server = ctx.mcp_server
+
+    async def this_server() -> list[Tool]:  # never spawn a server from inside one
+        return await server.list_tools()
+
+    return await run_probes(_orch(ctx).settings, lister=this_server)
 
 
 @_tool_errors
@@ -234,6 +246,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(spawn_worker, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)),
     ToolSpec(list_workers, _READ),
     ToolSpec(runtimes, _READ),
+    ToolSpec(readiness, _READ),
     ToolSpec(stop_worker, _DESTRUCTIVE),
     ToolSpec(dispatch_task, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
     ToolSpec(get_run, _READ),

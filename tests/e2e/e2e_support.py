@@ -18,12 +18,14 @@ __all__ = ["TOOLS", "TRANSPORTS", "Progress", "connect", "ok", "panic_cli", "rea
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 
-# The tool surface of issues #2 and #3 (runtimes). A new tool is a contract change: add it here on purpose.
+# The tool surface of issues #2, #3 (runtimes), #5 (scheduler) and #9 (readiness). A new tool is a contract
+# change: add it here on purpose.
 TOOLS = frozenset(
     {
         "spawn_worker",
         "list_workers",
         "runtimes",
+        "readiness",
         "scheduler",
         "stop_worker",
         "dispatch_task",

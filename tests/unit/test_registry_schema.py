@@ -258,6 +258,10 @@ async def test_real_results_validate_against_the_advertised_schemas(settings: Se
             assert any(r["mode"] == "mock" and r["status"] == "ready" for r in described["runtimes"])
             view = await call("scheduler", {})
             assert set(view["depth"]) == {"interactive", "batch"}
+        report = await call("readiness", {})
+        probes = {p["probe"]: p for p in report["probes"]}
+        assert probes["store"]["status"] == "ok", probes["store"]
+        assert probes["server"]["evidence"]["facts"]["mode"] == "in-process"  # no server spawned from a server
         await call("panic", {"agentId": "a", "reason": "test over"})
     missing = set(OUTPUT) - seen
     assert not missing, f"add a call to this test for every new tool: {missing}"

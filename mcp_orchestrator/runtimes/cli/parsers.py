@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,7 @@ class ParseState:
             self.text = (self.text + text)[:_MAX_TEXT]
 
 
-class StreamParser:
+class StreamParser(ABC):
     """Base: JSON decoding and bookkeeping; subclasses read their CLI's events."""
 
     name = "cli"
@@ -118,9 +119,9 @@ class StreamParser:
         if room > 0:
             st.unparsed_sample += line[:room] + b"\n"
 
+    @abstractmethod
     def event(self, event: dict[str, Any]) -> list[str]:
-        """Handle one decoded event."""
-        raise NotImplementedError
+        """Handle one decoded event; return short progress excerpts."""
 
 
 class CodexParser(StreamParser):
