@@ -1,4 +1,5 @@
-"""The operator CLI: ``mcp-orchestrator serve | workers | runs | panic | dispatch | store | probe``.
+"""The operator CLI: ``mcp-orchestrator serve | workers | runs | panic | dispatch | store | probe``, and
+``logs | diag | optimize | replay | prune`` (in ``observability/commands.py``).
 
 Data goes to stdout, progress and diagnostics to stderr.
 """
@@ -18,6 +19,7 @@ from mcp_orchestrator import __version__
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ModelName, RuntimeMode
 from mcp_orchestrator.errors import OrchestratorError
+from mcp_orchestrator.observability.commands import add_commands as add_observability_commands
 from mcp_orchestrator.service import Orchestrator
 from mcp_orchestrator.service.events import RunEvent
 
@@ -208,6 +210,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--timeout", type=float, default=600.0, help="seconds to wait before canceling")
     d.add_argument("--continue-session", action="store_true")
     d.set_defaults(func=_dispatch)
+
+    add_observability_commands(sub)
     return p
 
 

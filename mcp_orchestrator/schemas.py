@@ -25,12 +25,20 @@ from mcp_orchestrator.contracts import (
     WorkerList,
     WorkerRecord,
 )
+from mcp_orchestrator.observability.models import (
+    Diagnosis,
+    LogStats,
+    LogValidation,
+    PruneReport,
+    ReplayDiff,
+    ReplayPackage,
+)
 from mcp_orchestrator.readiness.models import ProbeFixture, ReadinessReport, ReleaseSummary, RiskRegister
 
 __all__ = ["PUBLISHED", "render", "write_all"]
 
 # file name -> model; "wire" schemas are tool results, "store" schemas are documents on disk, "fixtures" and
-# "evidence" the probe fixtures and the release evidence bundle's files.
+# "evidence" the probe fixtures and the release evidence bundle's files, "cli" the JSON of operator commands.
 PUBLISHED: dict[str, type[BaseModel]] = {
     "wire/worker.schema.json": Worker,
     "wire/worker-list.schema.json": WorkerList,
@@ -48,6 +56,12 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "fixtures/probe-fixture.schema.json": ProbeFixture,
     "evidence/risk-register.schema.json": RiskRegister,
     "evidence/release-summary.schema.json": ReleaseSummary,
+    "wire/diagnosis.schema.json": Diagnosis,
+    "store/replay-package.schema.json": ReplayPackage,
+    "cli/replay-diff.schema.json": ReplayDiff,
+    "cli/logs-validate.schema.json": LogValidation,
+    "cli/logs-stats.schema.json": LogStats,
+    "cli/prune-report.schema.json": PruneReport,
 }
 
 

@@ -2,7 +2,8 @@
 
 Interactive runs go first, but batch runs never wait without bound: after ``batch_every``
 interactive starts in a row while batch work waits, or once the oldest batch run has waited
-``aging_seconds``, a batch run starts next. Deadlines of queued runs are checked while they
+``aging_seconds`` (then every other start, so that aged batch work cannot starve interactive
+work either), a batch run starts next. Deadlines of queued runs are checked while they
 wait: an expired run is handed to its ``on_expired`` callback and never starts.
 """
 
@@ -163,7 +164,9 @@ class LocalScheduler(ExecutionEngine):
         inter, batch = self._queues["interactive"], self._queues["batch"]
         if inter and batch:
             aged = anyio.current_time() - batch[0].enqueued >= self.limits.aging_seconds
-            if aged or self._streak >= self.limits.batch_every:
+            # An aged batch run goes next, but only after an interactive start: a backlog of aged batch
+            # runs alternates with interactive work instead of starving it until the backlog drains.
+            if self._streak >= self.limits.batch_every or (aged and self._streak >= 1):
                 self._streak = 0
                 return batch.popleft()
             self._streak += 1

@@ -4,12 +4,17 @@ Events: ``run_accepted``, ``run_started``, ``step_started``, ``attempt``, ``fall
 ``step_ended``, ``run_ended``; the schema is ``contracts/log/run-event.schema.json``. Several
 processes append to one file: each line is a single ``write`` on an ``O_APPEND`` descriptor, so
 lines never interleave. Every string is redacted before it is written.
+
+Writers hold a shared ``flock`` on the file while they write; ``mcp-orchestrator prune`` takes it
+exclusively only to swap in the pruned file, and a writer that waited for it writes to the new file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,12 @@ from pydantic import BaseModel
 from mcp_orchestrator.contracts import RunEvent, utcnow
 from mcp_orchestrator.observability.redact import Redactor
 
-__all__ = ["RunLog"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: appends stay atomic, prune is best effort
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["RunLog", "exclusive", "log_path"]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +39,7 @@ class RunLog:
     """Appends validated events to ``<home>/logs/events.jsonl``."""
 
     def __init__(self, home: Path, redactor: Redactor | None = None) -> None:
-        self.path = home / "logs" / "events.jsonl"
+        self.path = log_path(home)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.redactor = redactor or Redactor()
 
@@ -45,11 +55,46 @@ class RunLog:
             data = line.encode()
             if len(data) > MAX_LINE:  # keep lines small enough to append atomically
                 record = record.model_copy(update={"message": (record.message or "")[:1000]})
-                data = (record.model_dump_json(exclude_none=True) + "\n").encode()[:MAX_LINE]
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+                data = (record.model_dump_json(exclude_none=True) + "\n").encode()
+                if len(data) > MAX_LINE:  # a cut line would not parse: say so instead of writing one
+                    raise ValueError(f"the event is {len(data)} bytes, over {MAX_LINE}")
+            _append(self.path, data)
         except (OSError, ValueError) as e:
             log.warning("run log: could not write %s for %s: %s", event, run_id, e)
+
+
+def log_path(home: Path) -> Path:
+    """Where the run event log of the data directory ``home`` lives."""
+    return home / "logs" / "events.jsonl"
+
+
+def _append(path: Path, data: bytes) -> None:
+    for _ in range(5):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                try:
+                    current = os.stat(path).st_ino
+                except FileNotFoundError:
+                    current = -1
+                if os.fstat(fd).st_ino != current:
+                    continue  # pruned while we waited: write to the file that replaced it
+            os.write(fd, data)
+            return
+        finally:
+            os.close(fd)  # also releases the lock
+    raise OSError(f"{path} kept being replaced while writing")
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold off every writer of the log at ``path`` (keep it short: writers wait on the event loop)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

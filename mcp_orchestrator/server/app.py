@@ -12,7 +12,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from mcp_orchestrator import __version__
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.errors import NotFound, UsageError
+from mcp_orchestrator.errors import NotFound, StoreError, UsageError
+from mcp_orchestrator.observability.replay import load as load_replay
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.server.tools import TOOLS
@@ -81,6 +82,19 @@ def _register_resources(server: MCPServer[AppState]) -> None:
             raise ResourceError(str(e)) from e
         return audit_summary(run.to_wire())
 
+    @server.resource("replays://{run_id}", name="replay", mime_type="application/json")
+    async def replay_resource(run_id: str, ctx: Context[AppState]) -> str:
+        """The run's replay package: frozen request, effective policy (versioned), runtimes, each step's path."""
+        orch = ctx.request_context.lifespan_context.orch
+        try:
+            run = await orch.get_run(run_id)
+            package = await orch.io(load_replay, orch.settings.home, run_id, run)
+        except NotFound as e:
+            raise ResourceNotFoundError(str(e)) from e
+        except (UsageError, StoreError) as e:
+            raise ResourceError(str(e)) from e
+        return json.dumps(package.model_dump(mode="json"), indent=1)
+
     @server.resource("runs://{run_id}/steps/{index}/output", name="step-output", mime_type="text/plain")
     async def step_output(run_id: str, index: str, ctx: Context[AppState]) -> str:
         """A step's full captured output (tool results carry only an excerpt)."""
@@ -97,6 +111,7 @@ def _register_resources(server: MCPServer[AppState]) -> None:
             raise ResourceNotFoundError(f"run {run_id} has no step {index}")
         path = orch.step_output_path(run_id, int(index))
         try:
-            return path.read_bytes().decode("utf-8", "replace")
+            text = path.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
+        return await orch.io(orch.redactor.text, text)  # a step still running (or cut by a crash) is not yet redacted

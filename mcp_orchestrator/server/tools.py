@@ -25,6 +25,8 @@ from mcp_orchestrator.contracts import (
     WorkerRecord,
 )
 from mcp_orchestrator.errors import InvalidArgument, StoreError, UsageError
+from mcp_orchestrator.observability.diagnose import Kind, diagnose_home
+from mcp_orchestrator.observability.models import Diagnosis
 from mcp_orchestrator.readiness import ReadinessReport, run_probes
 from mcp_orchestrator.server.registry import ToolSpec
 from mcp_orchestrator.server.state import AppState
@@ -137,6 +139,25 @@ async def readiness(ctx: Ctx) -> ReadinessReport:
         return await server.list_tools()
 
     return await run_probes(_orch(ctx).settings, lister=this_server)
+
+
+async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
+    if not 1 <= window <= 10_000:
+        raise InvalidArgument("window", "must be between 1 and 10000", hint="e.g. 50 (runs).")
+    orch = _orch(ctx)
+    return await orch.io(lambda: diagnose_home(kind, orch.settings, orch.store, describe_runtimes(), window))
+
+
+@_tool_errors
+async def diag(ctx: Ctx, window: int = 50) -> Diagnosis:
+    """Anomalies over the last `window` runs: actions with severity, evidence and a fix command."""
+    return await _diagnosis(ctx, "diag", window)
+
+
+@_tool_errors
+async def optimize(ctx: Ctx, window: int = 50) -> Diagnosis:
+    """Tuning over the last `window` runs: actions with severity, evidence and a command."""
+    return await _diagnosis(ctx, "optimize", window)
 
 
 @_tool_errors
@@ -254,4 +275,6 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(scheduler, _READ),
     ToolSpec(cancel_run, _DESTRUCTIVE),
     ToolSpec(panic, _DESTRUCTIVE),
+    ToolSpec(diag, _READ),
+    ToolSpec(optimize, _READ),
 )

@@ -41,10 +41,12 @@ log = logging.getLogger(__name__)
 class RunExecution:
     """Executes one run: persists every step transition and publishes events."""
 
-    def __init__(self, orch: Orchestrator, run: RunRecord, *, continue_session: bool = False) -> None:
+    def __init__(
+        self, orch: Orchestrator, run: RunRecord, *, continue_session: bool = False, task: str | None = None
+    ) -> None:
         self.orch = orch
         self.run_id = run.run_id
-        self._task = run.task
+        self._task = run.task if task is None else task  # the store keeps it redacted; a fresh dispatch has it all
         self._continue_session = continue_session
         self._next_index = len(run.steps)
         self._deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
@@ -64,10 +66,14 @@ class RunExecution:
         return self._task
 
     def _publish(self, kind: str, message: str) -> None:
-        self.orch.events.publish(RunEvent(self.run_id, kind, message))  # type: ignore[arg-type]
+        self.orch.events.publish(RunEvent(self.run_id, kind, self.orch.redactor.text(message)))  # type: ignore[arg-type]
 
     async def _save_step(self, step: Step) -> None:
+        step = Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
+
         def change(run: RunRecord) -> RunRecord:
+            if run.terminal:  # fenced: an heir already ended it (this instance lost its lease); never flip it
+                return run
             steps = [s for s in run.steps if s.index != step.index] + [step]
             return run.model_copy(update={"steps": sorted(steps, key=lambda s: s.index)})
 
@@ -288,6 +294,8 @@ class RunExecution:
         exit_code: int | None = None,
     ) -> Step:
         cap = self.orch.settings.output_excerpt_bytes
+        # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
+        await self.orch.io(self.orch.redactor.tree, self.orch.store.step_output_path(self.run_id, step.index).parent)
         if outcome is not None:
             text, truncated = bound_text(outcome.text, cap)
             # The excerpt is the answer; the resource holds everything the worker printed.
@@ -358,8 +366,10 @@ async def execute_run(
     def start(run: RunRecord) -> RunRecord:
         nonlocal started
         # At most once, decided under the run's lock: only a queued run still held by this instance
-        # starts (an heir may have adopted it since the lease check in the job, or it already ended).
+        # starts (an heir may have taken its lease marker or adopted it, or it already ended).
         if run.status != "accepted" or (run.owner is not None and run.owner.instance != owner.instance):
+            return run
+        if not orch.store.owns(run_id, owner.instance):
             return run
         started = True
         now = utcnow()

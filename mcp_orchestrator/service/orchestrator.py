@@ -33,7 +33,9 @@ from mcp_orchestrator.contracts import (
 from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, StepCaps, Ticket
 from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, PanicEngaged, RunFailure
 from mcp_orchestrator.guards import check_agent_id, check_name, check_run_id, jail_workdir
-from mcp_orchestrator.observability import RunLog
+from mcp_orchestrator.observability import Redactor, RunLog
+from mcp_orchestrator.observability.otel import RunTracing
+from mcp_orchestrator.observability.replay import record_dispatch, record_outcome
 from mcp_orchestrator.runtimes import WorkerRuntime, load_runtime
 from mcp_orchestrator.service.events import EventBus, RunEvent
 from mcp_orchestrator.service.execution import RunExecution, execute_run
@@ -68,7 +70,9 @@ class Orchestrator:
         self.events = EventBus()
         self.process = this_process()
         self.caps = StepCaps(settings.backend_caps)
-        self.runlog = RunLog(settings.home)
+        self.redactor = Redactor()
+        self.runlog = RunLog(settings.home, self.redactor)
+        self.tracing = RunTracing()
         self._engine: LocalScheduler | None = None
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._executions: dict[str, RunExecution] = {}
@@ -104,6 +108,8 @@ class Orchestrator:
             try:
                 yield self
             finally:
+                for execution in self._executions.values():  # say why running runs end
+                    execution.cancel_reason = execution.cancel_reason or "the server process shut down"
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     for runtime in self._runtimes.values():
@@ -185,12 +191,18 @@ class Orchestrator:
     async def finish_run(self, run_id: str, status: str, summary: str, error: RunError | None) -> RunRecord:
         """Record the end of a run, with its telemetry."""
 
+        redact = self.redactor.text
+        if error is not None:
+            error = error.model_copy(update={"message": redact(error.message)})
+
         def change(run: RunRecord) -> RunRecord:
+            if run.terminal:  # fenced: a terminal status is final, whoever tries to write after it
+                return run
             now = utcnow()
             update: dict[str, Any] = {
                 "status": status,
                 "ended_at": now,
-                "summary": summary,
+                "summary": redact(summary),
                 "error": error,
                 "owner": None,
             }
@@ -201,6 +213,7 @@ class Orchestrator:
             return run.model_copy(update=update)
 
         run = await self.io(self.store.update_run, run_id, change)
+        await self.io(record_outcome, self.settings.home, run, self.redactor)
         self.emit(
             "run_ended",
             run_id,
@@ -330,7 +343,7 @@ class Orchestrator:
                 run_id=new_run_id(),
                 status="accepted",
                 strategy=plan.name,
-                task=task,
+                task=self.redactor.text(task),  # stored redacted; the worker gets the task as given (below)
                 agent_id=agent,
                 created_at=utcnow(),
                 workers=[w.name for w in chosen],
@@ -348,20 +361,23 @@ class Orchestrator:
             stored = await self.io(self.store.create_run, run)
             if stored.run_id != run.run_id:
                 return stored  # the same idempotency key: the first run stands
+            await self.io(record_dispatch, self.settings, stored, chosen, self.redactor)
             self.emit("run_accepted", run.run_id, agent_id=agent, strategy=plan.name, priority=priority)
-            await self._enqueue(stored, plan, chosen)
+            await self._enqueue(stored, plan, chosen, task=task)
             return stored
 
-    async def _enqueue(self, run: RunRecord, plan: Strategy, workers: list[WorkerRecord]) -> None:
-        execution = RunExecution(self, run, continue_session=run.continue_session)
+    async def _enqueue(
+        self, run: RunRecord, plan: Strategy, workers: list[WorkerRecord], *, task: str | None = None
+    ) -> None:
+        execution = RunExecution(self, run, continue_session=run.continue_session, task=task)
         self._executions[run.run_id] = execution
         run_id = run.run_id
 
         async def job() -> None:
             try:
-                # At most once: a run this instance no longer holds (taken over) is not executed.
-                if await self.io(self.store.owns, run_id, self.process.instance):
-                    await execute_run(self, execution, plan, workers)
+                # At most once: execute_run starts the run only if this instance still holds its lease
+                # (checked under the run's lock, in the same thread hop that marks it running).
+                await execute_run(self, execution, plan, workers)
             finally:
                 self._executions.pop(run_id, None)
 
@@ -508,7 +524,7 @@ class Orchestrator:
         current = await self.io(self.store.get_panic)
         if current.engaged:
             return current
-        state = PanicState(engaged=True, reason=reason, engaged_by=agent, engaged_at=utcnow())
+        state = PanicState(engaged=True, reason=self.redactor.text(reason), engaged_by=agent, engaged_at=utcnow())
         await self.io(self.store.set_panic, state)
         for run_id in self.engine.running() | self.engine.queued():
             await self._cancel_here(run_id, f"panic engaged by {agent}: {reason}")
@@ -525,6 +541,7 @@ class Orchestrator:
     def emit(self, event: str, run_id: str, **fields: Any) -> None:
         """Append one event to the run log (with this instance as its process)."""
         self.runlog.emit(event, run_id, process=self.process.label, **fields)
+        self.tracing.on_event(event, run_id, fields)
 
     def scheduler_view(self) -> dict[str, Any]:
         """This instance's queues, running counts per cap, waits and throughput."""

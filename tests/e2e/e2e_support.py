@@ -18,8 +18,8 @@ __all__ = ["TOOLS", "TRANSPORTS", "Progress", "connect", "ok", "panic_cli", "rea
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 
-# The tool surface of issues #2, #3 (runtimes), #5 (scheduler) and #9 (readiness). A new tool is a contract
-# change: add it here on purpose.
+# The tool surface of issues #2, #3 (runtimes), #5 (scheduler), #7 (diag, optimize) and #9 (readiness). A new
+# tool is a contract change: add it here on purpose.
 TOOLS = frozenset(
     {
         "spawn_worker",
@@ -33,6 +33,8 @@ TOOLS = frozenset(
         "list_worker_runs",
         "cancel_run",
         "panic",
+        "diag",
+        "optimize",
     }
 )
 

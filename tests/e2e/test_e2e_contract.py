@@ -11,7 +11,7 @@ from mcp.types import ListToolsResult
 
 pytestmark = pytest.mark.anyio
 
-READ_ONLY = {"list_workers", "runtimes", "readiness", "scheduler", "get_run", "list_worker_runs"}
+READ_ONLY = {"list_workers", "runtimes", "readiness", "scheduler", "get_run", "list_worker_runs", "diag", "optimize"}
 DESTRUCTIVE = {"stop_worker", "cancel_run", "panic"}
 MUTATING = TOOLS - READ_ONLY
 TOKEN_BUDGET = 3000

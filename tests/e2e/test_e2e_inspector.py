@@ -122,4 +122,9 @@ async def test_inspector_over_streamable_http(inspector: Inspector, server_env: 
         assert {t["name"] for t in listed["result"]["tools"]} >= TOOLS  # exactness: test_e2e_contract
         templates = await inspector([url], "--method", "resources/templates/list")
         uris = {t["uriTemplate"] for t in templates["result"]["resourceTemplates"]}
-        assert uris == {"runs://{run_id}", "runs://{run_id}/steps/{index}/output", "runs://{run_id}/summary"}
+        assert uris == {
+            "runs://{run_id}",
+            "runs://{run_id}/steps/{index}/output",
+            "runs://{run_id}/summary",
+            "replays://{run_id}",
+        }

@@ -24,6 +24,7 @@ from mcp_orchestrator.contracts import (
     WorkerList,
     utcnow,
 )
+from mcp_orchestrator.observability.models import Action, Diagnosis
 from mcp_orchestrator.server import build_server
 from mcp_orchestrator.server.registry import DuplicateToolError, ToolRegistry, compact_schema
 from mcp_orchestrator.server.tools import TOOLS
@@ -47,6 +48,8 @@ RESULT_MODEL: dict[str, type[BaseModel]] = {
     "cancel_run": Run,
     "list_worker_runs": RunList,
     "panic": PanicState,
+    "diag": Diagnosis,
+    "optimize": Diagnosis,
 }
 
 
@@ -208,6 +211,17 @@ def _samples() -> dict[type[BaseModel], list[BaseModel]]:
             PanicState(engaged=False),
             PanicState(engaged=True, reason="r", engaged_by="a", engaged_at=_now_plus(0)),
         ],
+        Diagnosis: [
+            Diagnosis(kind="diag", window=1, runs=0, generated_at=_now_plus(0), sources=[], actions=[]),
+            Diagnosis(
+                kind="optimize",
+                window=50,
+                runs=9,
+                generated_at=_now_plus(0),
+                sources=["log"],
+                actions=[Action(id="a.b", severity="warn", rationale="r", evidence={"n": 1}, command="true")],
+            ),
+        ],
     }
 
 
@@ -262,6 +276,11 @@ async def test_real_results_validate_against_the_advertised_schemas(settings: Se
         probes = {p["probe"]: p for p in report["probes"]}
         assert probes["store"]["status"] == "ok", probes["store"]
         assert probes["server"]["evidence"]["facts"]["mode"] == "in-process"  # no server spawned from a server
+        for kind in ("diag", "optimize"):
+            found = await call(kind, {"window": 10})
+            assert found["kind"] == kind
+            assert found["runs"] == 3
+            assert found["openBreakers"] == []
         await call("panic", {"agentId": "a", "reason": "test over"})
     missing = set(OUTPUT) - seen
     assert not missing, f"add a call to this test for every new tool: {missing}"

@@ -1,0 +1,61 @@
+"""The model gateway: health-aware routing, circuit breakers, hedging and budgets (issue 8).
+
+- ``HealthRegistry``: a rolling window of latency, errors and usage per (model, runtime, endpoint).
+- Strategies ``pinned``, ``latency-first``, ``quality-first``, ``cost-first`` order a step's candidates.
+- ``CircuitBreaker`` per endpoint: closed, open, half-open (one probe), misconfigured (auth).
+- ``hedge``: start the next candidate when the first is silent; the first success wins.
+- ``Budget``: a run's token and cost limits, checked before each attempt.
+
+``Gateway`` puts them together for one server process. Errors, in the package's one tree::
+
+    OrchestratorError
+    ├── RunFailure
+    │   └── CircuitOpen         an attempt not sent: its endpoint's circuit is open or misconfigured
+    └── BudgetExceeded          an attempt not started: the run's budget would be exceeded
+"""
+
+from __future__ import annotations
+
+from mcp_orchestrator.gateway.breaker import BreakerBoard, BreakerState, CircuitBreaker, CircuitOpen
+from mcp_orchestrator.gateway.budget import Budget, BudgetExceeded, Estimate, Reservation
+from mcp_orchestrator.gateway.config import (
+    BreakerConfig,
+    GatewayConfig,
+    HealthConfig,
+    HedgeConfig,
+    Price,
+    StrategyName,
+)
+from mcp_orchestrator.gateway.health import Availability, EndpointKey, HealthRegistry, HealthStats
+from mcp_orchestrator.gateway.hedge import HedgeFailed, HedgeOutcome, HedgeRecord, hedge
+from mcp_orchestrator.gateway.router import Candidate, Gateway, HedgePlan, Route, endpoint_of
+
+__all__ = [
+    "Availability",
+    "BreakerBoard",
+    "BreakerConfig",
+    "BreakerState",
+    "Budget",
+    "BudgetExceeded",
+    "Candidate",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "EndpointKey",
+    "Estimate",
+    "Gateway",
+    "GatewayConfig",
+    "HealthConfig",
+    "HealthRegistry",
+    "HealthStats",
+    "HedgeConfig",
+    "HedgeFailed",
+    "HedgeOutcome",
+    "HedgePlan",
+    "HedgeRecord",
+    "Price",
+    "Reservation",
+    "Route",
+    "StrategyName",
+    "endpoint_of",
+    "hedge",
+]
