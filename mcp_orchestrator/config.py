@@ -11,6 +11,7 @@ from typing import Any, get_args
 import platformdirs
 
 from mcp_orchestrator.contracts import RuntimeMode
+from mcp_orchestrator.gateway.config import GatewayConfig
 
 __all__ = ["Settings"]
 
@@ -44,6 +45,7 @@ class Settings:
     retry_base_seconds: float = 0.5
     retry_cap_seconds: float = 10.0
     retry_total_seconds: float = 120.0
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -68,6 +70,7 @@ class Settings:
             default_runtime=default_runtime,  # type: ignore[arg-type]
             stall_seconds=float(stall) if stall else None,
             extra_env=extra,
+            gateway=GatewayConfig.from_env(env),
             **tuning,
         )
 

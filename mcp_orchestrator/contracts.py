@@ -8,9 +8,9 @@ JSON Schemas in ``contracts/`` are generated from these models
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -20,10 +20,15 @@ __all__ = [
     "Fallback",
     "FallbackPolicy",
     "Finding",
+    "HedgeAttempt",
     "ModelName",
     "PanicState",
     "Priority",
+    "RouteCandidate",
+    "RoutingDecision",
     "Run",
+    "RunBudget",
+    "RunBudgetArgument",
     "RunError",
     "RunEvent",
     "RunEventName",
@@ -75,6 +80,7 @@ FailureClass = Literal[
     "process_error",
     "interrupted",
     "deadline_exceeded",
+    "budget_exceeded",
     "internal",
 ]
 
@@ -213,6 +219,51 @@ class Workspace(Contract):
     isolated: bool = False
 
 
+class RouteCandidate(Contract):
+    """One runtime a step could run on, as the gateway saw it when routing the step."""
+
+    runtime_mode: RuntimeMode
+    endpoint: str
+    availability: Literal["healthy", "degraded", "down"]
+    breaker: Literal["closed", "open", "half_open", "misconfigured"]
+    score: float | None = None
+    eligible: bool = True
+    reason: str = ""
+
+
+class HedgeAttempt(Contract):
+    """A runtime a hedged step started (or did not), and how it ended."""
+
+    runtime_mode: RuntimeMode
+    outcome: Literal["won", "lost", "failed", "canceled", "not_started"]
+    started_after_ms: int | None = None
+    duration_ms: int | None = None
+    failure_class: FailureClass | None = None
+
+
+class RoutingDecision(Contract):
+    """Why a step ran where it ran: the strategy, every candidate in order, the choice and any hedges."""
+
+    strategy: str
+    chosen: RuntimeMode | None = None
+    candidates: list[RouteCandidate] = Field(default_factory=list)
+    hedges: list[HedgeAttempt] = Field(default_factory=list)
+
+
+class RunBudget(Contract):
+    """A run's spending limits: a step that would exceed one is not started (class ``budget_exceeded``)."""
+
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+# ``dispatch_task.budget``: a tool's input schema describes the budget inline (tools/list carries no $ref).
+RunBudgetArgument = Annotated[
+    RunBudget | None,
+    WithJsonSchema({"anyOf": [RunBudget.model_json_schema(by_alias=True), {"type": "null"}], "default": None}),
+]
+
+
 class Step(Contract):
     """One unit of work by one worker inside a run."""
 
@@ -239,6 +290,7 @@ class Step(Contract):
     attempts: list[Attempt] = Field(default_factory=list)
     workspace: Workspace | None = None
     verdict: Verdict | None = None
+    routing: RoutingDecision | None = None
 
 
 class RunError(Contract):
@@ -269,6 +321,7 @@ class Run(Contract):
     queue_wait_ms: int | None = None
     run_ms: int | None = None
     executed_by: str | None = None
+    budget: RunBudget | None = None
 
     @property
     def terminal(self) -> bool:
@@ -365,7 +418,9 @@ class WorkerRecord(Worker):
         return Worker.model_validate(self.model_dump(include=set(Worker.model_fields)))
 
 
-RunEventName = Literal["run_accepted", "run_started", "step_started", "attempt", "fallback", "step_ended", "run_ended"]
+RunEventName = Literal[
+    "run_accepted", "run_started", "step_started", "routing", "attempt", "fallback", "step_ended", "run_ended"
+]
 
 
 class RunEvent(Contract):
@@ -394,3 +449,4 @@ class RunEvent(Contract):
     duration_ms: int | None = None
     output_bytes: int | None = None
     usage: Usage | None = None
+    routing: RoutingDecision | None = None

@@ -15,6 +15,7 @@ from mcp_orchestrator.contracts import (
     PanicState,
     Priority,
     Run,
+    RunBudgetArgument,
     RunList,
     RuntimeList,
     RuntimeMode,
@@ -182,9 +183,11 @@ async def dispatch_task(
     deadlineSeconds: float | None = None,
     applyResult: bool = False,
     keepWorktrees: bool = False,
+    budget: RunBudgetArgument = None,
 ) -> Run:
     """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
-    Canceling this call does not cancel the run: use cancel_run."""
+    Canceling this call does not cancel the run: use cancel_run. budget {maxTokens?, maxCostUsd?}: a step that
+    would exceed it is not started and the run fails with class budget_exceeded."""
     orch = _orch(ctx)
     wait = _wait(waitSeconds)
     _seconds("timeoutSeconds", timeoutSeconds)
@@ -202,6 +205,7 @@ async def dispatch_task(
         deadline_seconds=deadlineSeconds,
         apply_result=applyResult,
         keep_worktrees=keepWorktrees,
+        budget=budget,
     )
     return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
 

@@ -14,6 +14,8 @@ from mcp_orchestrator.contracts import (
     Attempt,
     FailureClass,
     Fallback,
+    HedgeAttempt,
+    RoutingDecision,
     RunError,
     RunRecord,
     RuntimeMode,
@@ -23,10 +25,11 @@ from mcp_orchestrator.contracts import (
 )
 from mcp_orchestrator.engine import execute_step
 from mcp_orchestrator.errors import RunFailure
+from mcp_orchestrator.gateway import BudgetExceeded, CircuitOpen
 from mcp_orchestrator.runtimes import OutputSink, StepContext, StepOutcome
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
-from mcp_orchestrator.service.policy import fallback_runtime
+from mcp_orchestrator.service.hedging import hedged_attempt
 from mcp_orchestrator.service.retry import RetryPolicy
 from mcp_orchestrator.strategies import Strategy, StrategyOptions, StrategyResult
 
@@ -59,6 +62,9 @@ class RunExecution:
         self.runtime_override: RuntimeMode | None = run.runtime_mode
         self.cancel_reason: str | None = None
         self.options = StrategyOptions(apply_result=run.apply_result, keep_worktrees=run.keep_worktrees)
+        self.priority: str = run.priority
+        limits = run.budget
+        self.budget = orch.gateway.budget(limits.max_tokens, limits.max_cost_usd) if limits is not None else None
 
     @property
     def task(self) -> str:
@@ -149,7 +155,8 @@ class RunExecution:
             deadline_hit = left <= timeout
             timeout = max(min(timeout, left), 0.0)
         stall = worker.stall_seconds or orch.settings.stall_seconds
-        async with orch.caps.backend_slot(f"{worker.model}/{mode}"):
+
+        async def run() -> StepOutcome:
             runtime = await orch.runtime(mode)
             try:
                 return await execute_step(runtime, ctx, total_seconds=timeout, stall=stall)
@@ -158,12 +165,31 @@ class RunExecution:
                     raise RunFailure(self._deadline_class, "the run's deadline passed; the worker was stopped") from e
                 raise
 
+        async with orch.caps.backend_slot(f"{worker.model}/{mode}"):
+            try:  # the run's budget and the endpoint's breaker admit the attempt; its outcome feeds both
+                return await orch.gateway.call(orch.gateway.key(worker.model, mode), run, budget=self.budget)
+            except BudgetExceeded as e:
+                raise RunFailure("budget_exceeded", str(e)) from e
+
     async def _run(self, step: Step, worker: WorkerRecord, prompt: str, scope: anyio.CancelScope) -> Step:
         orch = self.orch
         policy = RetryPolicy.from_settings(orch.settings)
         started = time.monotonic()
         mode = self.runtime_override or worker.runtime_mode
-        step = step.model_copy(update={"status": "running", "started_at": utcnow(), "runtime_mode": mode})
+        route = orch.gateway.route(
+            model=worker.model,
+            runtime=mode,
+            role=worker.role,
+            priority=self.priority,
+            fallback_policy=worker.fallback_policy,
+            pinned=self.runtime_override is not None,
+        )
+        mode = route.chosen or mode  # an open circuit sends the step to the next candidate
+        routing = RoutingDecision.model_validate(route.as_dict())
+        hedges: list[HedgeAttempt] = []
+        step = step.model_copy(
+            update={"status": "running", "started_at": utcnow(), "runtime_mode": mode, "routing": routing}
+        )
         sink = self._sink(step.index)
         outcome: StepOutcome | None = None
         failure: tuple[FailureClass, str] | None = None
@@ -183,6 +209,8 @@ class RunExecution:
                 role=step.role,
                 runtime_mode=mode,
             )
+            orch.emit("routing", self.run_id, step_index=step.index, worker_name=worker.name, routing=routing)
+            plan = orch.gateway.hedge_plan(route, role=worker.role, priority=self.priority)  # opt-in
             delay = 0.0
             with scope:
                 while True:
@@ -192,13 +220,20 @@ class RunExecution:
                         delay_before_ms=int(delay * 1000),
                         started_at=utcnow(),
                     )
+                    retryable = True
                     try:
-                        outcome = await self._attempt(mode, worker, prompt, step.index, sink, record.attempt)
-                        attempts.append(record.model_copy(update={"ended_at": utcnow()}))
+                        if not attempts and plan is not None and plan.runtimes[0] == mode:
+                            outcome, mode, sink = await hedged_attempt(
+                                self, plan, worker, prompt, step.index, sink, hedges
+                            )
+                        else:
+                            outcome = await self._attempt(mode, worker, prompt, step.index, sink, record.attempt)
+                        attempts.append(record.model_copy(update={"ended_at": utcnow(), "runtime_mode": mode}))
                         failure = None
                         break
                     except RunFailure as e:
                         failure, exit_code = (e.failure_class, e.message), e.exit_code
+                        retryable = not isinstance(e, CircuitOpen)  # an open circuit is not tried again here
                         orch.emit(
                             "attempt",
                             self.run_id,
@@ -222,15 +257,18 @@ class RunExecution:
                     remaining = None if self._deadline is None else self._deadline - time.monotonic()
                     delay = policy.delay(len(attempts))
                     spent = time.monotonic() - started
-                    if policy.transient(failure[0], sink.total_bytes) and policy.allows(
-                        len(attempts), spent, delay, remaining
+                    if (
+                        retryable
+                        and policy.transient(failure[0], sink.total_bytes)
+                        and policy.allows(len(attempts), spent, delay, remaining)
                     ):
                         self._publish("step_progress", f"step {step.index}: {failure[0]}; retry in {delay:.1f} s")
                         sink = _restart_sink(sink, f"attempt-{len(attempts)}", self._sink(step.index))
                         await self._save_step(step)
                         await anyio.sleep(delay)
                         continue
-                    alt = None if step.fallback_from else fallback_runtime(worker, mode, failure[0])
+                    hedged = tuple(h.runtime_mode for h in hedges if h.outcome != "not_started")
+                    alt = None if step.fallback_from else route.next_after(mode, failure[0], exclude=hedged)
                     if alt is None:
                         break
                     self._publish("step_progress", f"step {step.index}: {mode} failed ({failure[0]}); trying {alt}")
@@ -248,7 +286,9 @@ class RunExecution:
                     mode, delay = alt, 0.0
                     step = step.model_copy(update={"runtime_mode": mode, "fallback_from": fell})
                     await self._save_step(step)
-            step = step.model_copy(update={"attempt": max(len(attempts), 1), "attempts": attempts})
+            routing = routing.model_copy(update={"hedges": hedges}) if hedges else routing
+            update = {"attempt": max(len(attempts), 1), "attempts": attempts, "runtime_mode": mode, "routing": routing}
+            step = step.model_copy(update=update)
             if outcome is None and failure is None:
                 failure = ("canceled", self.cancel_reason or "the step was canceled")
         except anyio.get_cancelled_exc_class():

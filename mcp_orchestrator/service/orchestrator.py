@@ -22,6 +22,7 @@ from mcp_orchestrator.contracts import (
     PanicState,
     Priority,
     Run,
+    RunBudget,
     RunError,
     RunList,
     RunRecord,
@@ -32,6 +33,7 @@ from mcp_orchestrator.contracts import (
 )
 from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, StepCaps, Ticket
 from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, PanicEngaged, RunFailure
+from mcp_orchestrator.gateway import Gateway
 from mcp_orchestrator.guards import check_agent_id, check_name, check_run_id, jail_workdir
 from mcp_orchestrator.observability import Redactor, RunLog
 from mcp_orchestrator.observability.otel import RunTracing
@@ -77,6 +79,7 @@ class Orchestrator:
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._executions: dict[str, RunExecution] = {}
         self._limiter = anyio.CapacityLimiter(8)
+        self.gateway = Gateway(settings.gateway)  # endpoint health, breakers and strategies of this process
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -317,6 +320,7 @@ class Orchestrator:
         deadline_seconds: float | None = None,
         apply_result: bool = False,
         keep_worktrees: bool = False,
+        budget: RunBudget | None = None,
     ) -> RunRecord:
         """Record a run as ``accepted`` and queue it; returns at once."""
         agent = await self.guard_write(agent_id)
@@ -355,6 +359,7 @@ class Orchestrator:
                 priority=priority,
                 apply_result=apply_result,
                 keep_worktrees=keep_worktrees,
+                budget=budget,
             )
             if deadline_seconds is not None:
                 run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
@@ -548,6 +553,7 @@ class Orchestrator:
         view = self.engine.snapshot() if self._engine is not None else {}
         view["backends"] = self.caps.snapshot()
         view["instance"] = self.process.label
+        view["gateway"] = self.gateway.snapshot()
         return view
 
     async def scheduler_overview(self) -> SchedulerView:

@@ -46,7 +46,7 @@ async def test_ttl_removes_finished_runs_and_keeps_unfinished_ones(settings: Set
         report = prune(home, store, policy, now=utcnow() + LATER)
         assert report.runs.removed == dry.runs.removed
         assert report.runs.freed_bytes > 0
-        assert report.log_lines_removed == 5 + 6  # the failed run also logged its attempt
+        assert report.log_lines_removed == 6 + 7  # each run logs its routing; the failed one also its attempt
         for gone in (done, failed):
             assert not (home / "runs" / gone.run_id).exists()
             assert not (home / "index" / "worker" / "w" / gone.run_id).exists()

@@ -394,8 +394,13 @@ async def test_keys_echoed_by_the_api_never_reach_store_logs_or_results(
         match=toks["openai-fallback"],
     )
 
+    # The model server rejects keys per request; a real API's 401 would mark the endpoint misconfigured (the gateway
+    # then fails fast without asking it again), so turn that off to reach every scripted answer.
+    gateway = tmp_path / "gateway.json"
+    gateway.write_text(json.dumps({"breaker": {"authFailFast": False}}))
+    env = {**policy_env, "MCP_ORCHESTRATOR_GATEWAY_CONFIG": str(gateway)}
     with anyio.fail_after(TEST_LIMIT):
-        async with serve(policy_env, root, tmp_path / "server.stderr") as srv:
+        async with serve(env, root, tmp_path / "server.stderr") as srv:
             await srv.spawn("codex_cli", "w-openai", runtimeMode="openai_sdk", fallbackPolicy="never")
             await srv.spawn("gemini_cli", "w-google", runtimeMode="google_sdk", fallbackPolicy="never")
             await srv.spawn("codex_cli", "w-fallback", runtimeMode="openai_sdk")
