@@ -12,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from mcp_orchestrator import __version__
 from mcp_orchestrator.config import Settings
+from mcp_orchestrator.contracts import RunRecord
 from mcp_orchestrator.errors import NotFound, StoreError, UsageError
 from mcp_orchestrator.observability.replay import load as load_replay
 from mcp_orchestrator.server.registry import ToolRegistry
@@ -57,41 +58,36 @@ def build_server(settings: Settings | None = None, *, state: AppState | None = N
     return server
 
 
+async def _load_run(ctx: Context[AppState], run_id: str) -> RunRecord:
+    """The run, or the resource error that says why not (not found: -32602)."""
+    try:
+        return await ctx.request_context.lifespan_context.orch.get_run(run_id)
+    except NotFound as e:
+        raise ResourceNotFoundError(str(e)) from e
+    except UsageError as e:
+        raise ResourceError(str(e)) from e
+
+
 def _register_resources(server: MCPServer[AppState]) -> None:
     @server.resource("runs://{run_id}", name="run", mime_type="application/json")
     async def run_resource(run_id: str, ctx: Context[AppState]) -> str:
         """The whole run as JSON."""
-        orch = ctx.request_context.lifespan_context.orch
-        try:
-            run = await orch.get_run(run_id)
-        except NotFound as e:
-            raise ResourceNotFoundError(str(e)) from e
-        except UsageError as e:
-            raise ResourceError(str(e)) from e
+        run = await _load_run(ctx, run_id)
         return json.dumps(run.to_wire().model_dump(mode="json"), indent=1)
 
     @server.resource("runs://{run_id}/summary", name="run-summary", mime_type="text/markdown")
     async def run_summary(run_id: str, ctx: Context[AppState]) -> str:
         """Who did what in which order: steps, verdicts, durations, tokens, fallbacks, failures, files changed."""
-        orch = ctx.request_context.lifespan_context.orch
-        try:
-            run = await orch.get_run(run_id)
-        except NotFound as e:
-            raise ResourceNotFoundError(str(e)) from e
-        except UsageError as e:
-            raise ResourceError(str(e)) from e
-        return audit_summary(run.to_wire())
+        return audit_summary((await _load_run(ctx, run_id)).to_wire())
 
     @server.resource("replays://{run_id}", name="replay", mime_type="application/json")
     async def replay_resource(run_id: str, ctx: Context[AppState]) -> str:
         """The run's replay package: frozen request, effective policy (versioned), runtimes, each step's path."""
         orch = ctx.request_context.lifespan_context.orch
+        run = await _load_run(ctx, run_id)
         try:
-            run = await orch.get_run(run_id)
             package = await orch.io(load_replay, orch.settings.home, run_id, run)
-        except NotFound as e:
-            raise ResourceNotFoundError(str(e)) from e
-        except (UsageError, StoreError) as e:
+        except StoreError as e:
             raise ResourceError(str(e)) from e
         return json.dumps(package.model_dump(mode="json"), indent=1)
 
@@ -101,12 +97,7 @@ def _register_resources(server: MCPServer[AppState]) -> None:
         orch = ctx.request_context.lifespan_context.orch
         if not (index.isascii() and index.isdigit()) or len(index) > 6:  # "²".isdigit() is True
             raise ResourceError(f"step index {index!r} is not a number")
-        try:
-            run = await orch.get_run(run_id)
-        except NotFound as e:
-            raise ResourceNotFoundError(str(e)) from e
-        except UsageError as e:
-            raise ResourceError(str(e)) from e
+        run = await _load_run(ctx, run_id)
         if int(index) >= len(run.steps):
             raise ResourceNotFoundError(f"run {run_id} has no step {index}")
         path = orch.step_output_path(run_id, int(index))
