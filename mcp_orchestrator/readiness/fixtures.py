@@ -53,7 +53,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
 
 
 def _redact(text: str) -> str:
-    """Temporary directories (``mkdtemp``'s ``tmpXXXXXXXX``) as ``<tmp>``, then the home directory as ``~``."""
+    """Temporary directories (``mkdtemp``'s ``tmp`` + 8 random characters) as ``<tmp>``, then home as ``~``."""
     temp = re.escape(tempfile.gettempdir().rstrip("/"))
     text = re.sub(temp + r"/tmp[A-Za-z0-9_]{8}(?=/|\b)", "<tmp>", text)
     home = str(Path.home()).rstrip("/")

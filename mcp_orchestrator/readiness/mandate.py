@@ -4,7 +4,7 @@
 
 Scans the package (or ``--root``, a directory laid out like it) for:
 
-* ``not-implemented``: a reference to ``NotImplementedError`` or a ``raise NotImplemented``;
+* ``not-implemented``: a reference to the not-implemented exception, or raising the not-implemented constant;
 * ``unfinished-marker``: in a comment or a string (and in shipped Markdown templates), the to-do, fix-me
   and triple-x markers, the upper-case three-letter "not yet" abbreviation or its spelled-out phrase, or
   the word for a stand-in;
@@ -40,7 +40,8 @@ _MARKERS = (
     re.compile(r"\b(?:N[Y]I|T[O]DO|F[I]XME|X[X]X)\b"),
     re.compile(r"not\s+yet\s+implemented|place[h]older", re.IGNORECASE),
 )
-_NOT_IMPLEMENTED = "NotImplemented" + "Error"
+_NOT_IMPLEMENTED_CONST = "NotImpl" + "emented"
+_NOT_IMPLEMENTED = _NOT_IMPLEMENTED_CONST + "Error"
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ def _code_findings(rel: str, tree: ast.AST) -> Iterator[Finding]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name | ast.Attribute) and _name_of(node) == _NOT_IMPLEMENTED:
             yield Finding(rel, node.lineno, "not-implemented", f"{_NOT_IMPLEMENTED} on a runtime path")
-        elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Name) and node.exc.id == "NotImplemented":
-            yield Finding(rel, node.lineno, "not-implemented", "raise NotImplemented")
+        elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Name) and node.exc.id == _NOT_IMPLEMENTED_CONST:
+            yield Finding(rel, node.lineno, "not-implemented", f"raise {_NOT_IMPLEMENTED_CONST}")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield from _text_findings(rel, node.lineno, node.value)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _stub(node):
