@@ -32,7 +32,7 @@ from mcp_orchestrator.contracts import (
     utcnow,
 )
 from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, StepCaps, Ticket
-from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, PanicEngaged, RunFailure
+from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, OrchestratorError, PanicEngaged, RunFailure
 from mcp_orchestrator.gateway import Gateway
 from mcp_orchestrator.guards import check_agent_id, check_name, check_run_id, jail_workdir
 from mcp_orchestrator.observability import Redactor, RunLog
@@ -45,7 +45,7 @@ from mcp_orchestrator.service.policy import select_runtime
 from mcp_orchestrator.service.recovery import reap, recover
 from mcp_orchestrator.store import JsonRunStore, RunFilter
 from mcp_orchestrator.store._files import is_alive, this_process
-from mcp_orchestrator.strategies import Strategy, get_strategy
+from mcp_orchestrator.strategies import Strategy, discard_run_worktrees, get_strategy
 
 __all__ = ["Orchestrator", "new_run_id"]
 
@@ -400,7 +400,11 @@ class Orchestrator:
         self.events.publish(RunEvent(run_id, "run_ended", "run failed (deadline exceeded while queued)"))
 
     async def _resume(self, run: RunRecord) -> None:
-        """Queue a run taken over from a dead instance (its workers and strategy come from the store)."""
+        """Queue a run taken over from a dead instance (its workers and strategy come from the store);
+        a run that was interrupted instead gets its leftover git worktrees cleaned (work kept on branches)."""
+        if run.terminal:
+            await self._discard_worktrees(run)
+            return
         try:
             plan = get_strategy(run.strategy)
             workers = [await self.io(self.store.get_worker, name) for name in run.workers]
@@ -409,6 +413,17 @@ class Orchestrator:
             await self.finish_run(run.run_id, "failed", "could not be resumed", error)
             return
         await self._enqueue(run, plan, workers)
+
+    async def _discard_worktrees(self, run: RunRecord) -> None:
+        for name in run.workers:
+            try:
+                worker = await self.io(self.store.get_worker, name)
+                removed = await discard_run_worktrees(Path(worker.workdir), run.run_id)
+            except (OrchestratorError, OSError) as e:  # NotFound, GitError
+                log.warning("run %s: worktrees of %s not cleaned: %s", run.run_id, name, e)
+                continue
+            for path in removed:
+                log.warning("run %s was interrupted: removed its worktree %s", run.run_id, path)
 
     async def _candidates(self, agent: str, names: list[str] | None) -> list[WorkerRecord]:
         if names is None:

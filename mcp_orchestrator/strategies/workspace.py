@@ -21,6 +21,7 @@ from pathlib import Path
 import anyio
 
 from mcp_orchestrator.contracts import Workspace
+from mcp_orchestrator.errors import OrchestratorError
 
 __all__ = [
     "ApplyError",
@@ -46,7 +47,7 @@ _IDENTITY = ("-c", "user.name=mcp-orchestrator", "-c", "user.email=mcp-orchestra
 _QUIET = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "core.quotepath=false")
 
 
-class GitError(Exception):
+class GitError(OrchestratorError):
     """A git command failed; ``argv`` and ``stderr`` say which and why."""
 
     def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
@@ -56,7 +57,7 @@ class GitError(Exception):
         self.stderr = stderr
 
 
-class ApplyError(Exception):
+class ApplyError(OrchestratorError):
     """The chosen result could not be applied to the main workdir; nothing was changed there."""
 
 
