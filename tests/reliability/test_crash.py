@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from mcp import Client
-from support.servers import REPO, free_port, stdio_params
+from support.servers import REPO, ServerProcess, stdio_params
 
 from mcp_orchestrator.contracts import RunRecord, Step, WorkerRecord, utcnow
 from mcp_orchestrator.service.orchestrator import new_run_id
@@ -37,61 +35,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> No
             if await check():
                 return
             await anyio.sleep(0.05)
-
-
-class ServerProcess:
-    """``serve --transport streamable-http`` as a child we hold the pid of (so we can SIGKILL it)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.log = log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        # stderr goes to a file: uvicorn logs every request at INFO, and an unread pipe would fill
-        # up after a few hundred requests and block the server.
-        with log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mcp_orchestrator",
-                    "serve",
-                    "--transport",
-                    "streamable-http",
-                    "--port",
-                    str(self.port),
-                ],
-                env=env,
-                cwd=str(REPO),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-
-    async def ready(self) -> None:
-        with anyio.fail_after(30):
-            async with httpx2.AsyncClient() as http:
-                while True:
-                    if self.proc.poll() is not None:
-                        raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
-                    try:
-                        await http.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                        return
-                    except httpx2.TransportError:
-                        await anyio.sleep(0.05)
-
-    def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @asynccontextmanager

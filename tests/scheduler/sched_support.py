@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from support.procs import alive, descendants, pids_with_arg
-from support.servers import REPO, free_port
+from support.servers import ServerProcess
 
 __all__ = [
     "AGENT",
@@ -134,73 +131,6 @@ async def refused(client: Client, tool: str, **args: Any) -> str:
 def tree_of(server_pid: int, sleep_marker: str) -> set[int]:
     """Live processes below the server plus every ``sleep <marker>`` (re-parented ones included)."""
     return alive(descendants(server_pid) | pids_with_arg(sleep_marker))
-
-
-class ServerProcess:
-    """``serve --transport streamable-http`` as a child we hold the pid of (to SIGKILL or SIGSTOP it)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.log = log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        # stderr to a file: uvicorn logs every request, and an unread pipe would fill up and block the server.
-        with log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mcp_orchestrator",
-                    "serve",
-                    "--transport",
-                    "streamable-http",
-                    "--port",
-                    f"{self.port}",
-                ],
-                env=env,
-                cwd=str(REPO),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-
-    @property
-    def pid(self) -> int:
-        """The server's pid."""
-        return self.proc.pid
-
-    async def ready(self) -> None:
-        """Until the server answers HTTP."""
-        with anyio.fail_after(30):
-            async with httpx2.AsyncClient() as http:
-                while True:
-                    if self.proc.poll() is not None:
-                        raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
-                    try:
-                        await http.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                        return
-                    except httpx2.TransportError:
-                        await anyio.sleep(0.05)
-
-    def signal(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to the server."""
-        os.kill(self.proc.pid, sig)
-
-    def kill9(self) -> None:
-        """``kill -9`` the server and reap it."""
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        """Terminate (then kill) the server if it still runs."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @asynccontextmanager

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +16,7 @@ import anyio
 import httpx2
 from mcp import StdioServerParameters
 
-__all__ = ["REPO", "free_port", "http_server", "stdio_params"]
+__all__ = ["REPO", "ServerProcess", "free_port", "http_server", "stdio_params"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,37 +35,80 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerProcess:
+    """``serve --transport <transport>`` as a child we hold the pid of (to SIGKILL or SIGSTOP it)."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, transport: str = "streamable-http") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}{'/sse' if transport == 'sse' else '/mcp'}"
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        # stderr to a file: uvicorn logs every request, and an unread pipe would fill up and block the server.
+        with log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mcp_orchestrator",
+                    "serve",
+                    "--transport",
+                    transport,
+                    "--port",
+                    f"{self.port}",
+                ],
+                env=env,
+                cwd=str(REPO),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    @property
+    def pid(self) -> int:
+        """The server's pid."""
+        return self.proc.pid
+
+    async def ready(self) -> None:
+        """Until the server answers HTTP."""
+        with anyio.fail_after(30):
+            async with httpx2.AsyncClient() as http:
+                while True:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+                    try:
+                        await http.get(f"http://127.0.0.1:{self.port}/", timeout=1)
+                        return
+                    except httpx2.TransportError:
+                        await anyio.sleep(0.05)
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the server."""
+        os.kill(self.proc.pid, sig)
+
+    def kill9(self) -> None:
+        """``kill -9`` the server and reap it."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Terminate (then kill) the server if it still runs."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 @asynccontextmanager
 async def http_server(env: dict[str, str], transport: str) -> AsyncIterator[str]:
     """Start ``serve --transport <transport>`` and yield its URL once it answers."""
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - starting a server is not blocking work
-        [sys.executable, "-m", "mcp_orchestrator", "serve", "--transport", transport, "--port", str(port)],
-        env=env,
-        cwd=str(REPO),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    path = "/sse" if transport == "sse" else "/mcp"
-    url = f"http://127.0.0.1:{port}{path}"
-    try:
-        with anyio.fail_after(20):
-            async with httpx2.AsyncClient() as http:
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-                    try:
-                        await http.get(f"http://127.0.0.1:{port}/", timeout=1)
-                        break
-                    except httpx2.TransportError:
-                        await anyio.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(env, Path(tmp) / "server.log", transport=transport)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            await server.ready()
+            yield server.url
+        finally:
+            server.stop()
