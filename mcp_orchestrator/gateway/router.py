@@ -28,7 +28,16 @@ from mcp_orchestrator.gateway.config import GatewayConfig, StrategyName
 from mcp_orchestrator.gateway.health import Availability, EndpointKey, HealthRegistry
 from mcp_orchestrator.gateway.strategies import BLOCKED, Facts, expected_cost, order
 
-__all__ = ["FALLBACK_SAFE", "Candidate", "Gateway", "HedgePlan", "Route", "endpoint_of"]
+__all__ = [
+    "FALLBACK_SAFE",
+    "Candidate",
+    "Gateway",
+    "HedgePlan",
+    "Route",
+    "alternative_blocked",
+    "endpoint_of",
+    "sdk_credentials",
+]
 
 # Failures that say "this path cannot serve now", not "this task is wrong": worth another runtime.
 FALLBACK_SAFE: frozenset[str] = frozenset({"unavailable", "rate_limited", "auth"})
@@ -71,6 +80,29 @@ def endpoint_of(model: str, runtime: str, environ: Mapping[str, str]) -> str:
         url = urlsplit(environ.get(var, "").strip() or default)
         return f"{url.hostname or ''}{f':{url.port}' if url.port else ''}{url.path.rstrip('/')}" or "default"
     return "local"
+
+
+def alternative_blocked(model: str, first: str, runtime: str, role: str, env: Mapping[str, str]) -> str:
+    """Why the policy rules ``runtime`` out as an alternative to ``first`` ("" when it does not).
+
+    The one statement of the fallback rules: the runtime must run the model, an SDK needs its
+    credentials, and a role that may change files never moves from its CLI to a text-only runtime.
+    """
+    if runtime == first:
+        return ""
+    if model not in _RUNS_MODEL.get(runtime, frozenset()):
+        return f"{runtime} cannot run {model}"
+    keys = _SDK_KEYS.get(runtime, ())
+    if keys and not any(env.get(k) for k in keys):
+        return f"no {' or '.join(keys)}"
+    if first == "cli" and runtime in TEXT_ONLY and not _read_only(role):
+        return f"a {role} on cli may change files; {runtime} answers in text only"
+    return ""
+
+
+def sdk_credentials(runtime: str) -> tuple[str, ...]:
+    """The variables one of which an SDK runtime needs (empty for runtimes without credentials)."""
+    return _SDK_KEYS.get(runtime, ())
 
 
 def _read_only(role: str) -> bool:
@@ -195,18 +227,7 @@ class Gateway:
     # ---- routing ------------------------------------------------------------------------------
 
     def _policy(self, model: str, first: RuntimeMode, runtime: RuntimeMode, role: str) -> str:
-        """Why the policy rules ``runtime`` out as an alternative to ``first`` ("" when it does not)."""
-        if runtime == first:
-            return ""
-        if model not in _RUNS_MODEL.get(runtime, frozenset()):
-            return f"{runtime} cannot run {model}"
-        keys = _SDK_KEYS.get(runtime, ())
-        env = self._env()
-        if keys and not any(env.get(k) for k in keys):
-            return f"no {' or '.join(keys)}"
-        if first == "cli" and runtime in TEXT_ONLY and not _read_only(role):
-            return f"a {role} on cli may change files; {runtime} answers in text only"
-        return ""
+        return alternative_blocked(model, first, runtime, role, self._env())
 
     def route(
         self,

@@ -8,6 +8,7 @@ from typing import get_args
 
 from mcp_orchestrator.contracts import FailureClass, ModelName, RuntimeMode, WorkerRecord
 from mcp_orchestrator.errors import InvalidArgument
+from mcp_orchestrator.gateway.router import FALLBACK_SAFE, alternative_blocked, sdk_credentials
 
 __all__ = ["COMPATIBLE", "FALLBACK_SAFE", "NATURAL", "fallback_runtime", "select_runtime"]
 
@@ -41,44 +42,26 @@ def select_runtime(model: str, requested: RuntimeMode | None, server_default: Ru
     return NATURAL[model]
 
 
-# Failures that say "this path cannot serve now", not "this task is wrong": worth another runtime.
-FALLBACK_SAFE: frozenset[str] = frozenset({"unavailable", "rate_limited", "auth"})
-_SDK_OF: dict[str, tuple[RuntimeMode, tuple[str, ...]]] = {
-    "codex_cli": ("openai_sdk", ("OPENAI_API_KEY",)),
-    "gemini_cli": ("google_sdk", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
-}
-
-
 def fallback_runtime(
     worker: WorkerRecord, failed: RuntimeMode, failure_class: FailureClass, environ: Mapping[str, str] | None = None
 ) -> RuntimeMode | None:
     """The runtime to rerun a failed step on, or ``None``.
 
-    Only with ``fallbackPolicy: on_error`` and a fallback-safe class (never ``canceled``): an SDK
-    falls back to its model's CLI; a CLI falls back to its model's SDK when that SDK's credentials
-    are present. Deterministic: the same worker, failure and environment give the same answer.
+    Only with ``fallbackPolicy: on_error`` and a fallback-safe class (never ``canceled``), and only
+    what the gateway's rules allow (``gateway.router.alternative_blocked``): an SDK falls back to its
+    model's CLI; a read-only CLI step falls back to its model's SDK when that SDK's credentials are
+    present. Deterministic: the same worker, failure and environment give the same answer.
     """
-    if worker.fallback_policy != "on_error" or failure_class not in FALLBACK_SAFE:
+    if worker.fallback_policy != "on_error" or failure_class not in FALLBACK_SAFE or failed == "mock":
         return None
     env = os.environ if environ is None else environ
-    if failed in ("openai_sdk", "google_sdk"):
-        return "cli" if NATURAL.get(worker.model) == "cli" else None
-    if failed == "cli" and worker.model in _SDK_OF:
-        if not _read_only(worker.role):
-            return None  # an SDK answers in text only: a writer's files would silently not change
-        sdk, keys = _SDK_OF[worker.model]
-        return sdk if any(env.get(k) for k in keys) else None
+    for alt in COMPATIBLE[worker.model]:
+        if alt not in (failed, "mock") and not alternative_blocked(worker.model, failed, alt, worker.role, env):
+            return alt
     return None
 
 
 def has_credentials(mode: RuntimeMode, environ: Mapping[str, str] | None = None) -> bool:
     """Whether the credentials an SDK runtime needs are present (their values are never read out)."""
     env = os.environ if environ is None else environ
-    keys = {"openai_sdk": ("OPENAI_API_KEY",), "google_sdk": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}.get(mode, ())
-    return any(env.get(k) for k in keys)
-
-
-def _read_only(role: str) -> bool:
-    from mcp_orchestrator.runtimes.cli.templates import READ_ONLY_ROLES  # the CLI runtime's read-only roles
-
-    return role in READ_ONLY_ROLES
+    return any(env.get(k) for k in sdk_credentials(mode))
