@@ -53,10 +53,19 @@ def _serve(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         build_server(settings).run()
     else:
+        from mcp_orchestrator.server.auth.commands import exposure_from_args
         from mcp_orchestrator.server.http import serve_http
 
-        anyio.run(serve_http, settings, args.transport, args.host, args.port)
+        exposure = exposure_from_args(args, settings)
+        exposure.check()  # refuse before anything starts
+        anyio.run(serve_http, settings, exposure)
     return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.server.auth.commands import token_command
+
+    return token_command(args)
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -162,7 +171,32 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
+    a = s.add_argument_group("exposing the server (HTTP transports; see the README)")
+    a.add_argument("--tokens", metavar="FILE", help="static bearer tokens file (env MCP_ORCHESTRATOR_TOKENS)")
+    a.add_argument("--no-auth", action="store_true", help="loopback only: ignore any tokens file")
+    a.add_argument("--auth-issuer", metavar="URL", help="OAuth 2.1 issuer whose JWTs are accepted")
+    a.add_argument("--auth-audience", help="the audience those JWTs must name (default: the public URL)")
+    a.add_argument("--auth-jwks-url", metavar="URL", help="the issuer's JWKS (default: from its metadata)")
+    a.add_argument("--auth-agents-claim", metavar="CLAIM", help="JWT claim listing agentIds (default agent_ids)")
+    a.add_argument("--public-url", metavar="URL", help="this server's URL as clients see it (behind a proxy)")
+    a.add_argument("--allowed-host", action="append", metavar="HOST[:PORT]", help="an extra allowed Host")
+    a.add_argument("--allowed-origin", action="append", metavar="ORIGIN", help="an extra allowed Origin")
+    a.add_argument("--max-body-bytes", type=int, help="request body limit (default 4 MiB)")
+    a.add_argument("--max-sessions", type=int, help="open sessions per credential (default 16)")
+    a.add_argument("--dispatch-rate", metavar="N/SECONDS", help="dispatches per credential (default 60/60)")
     s.set_defaults(func=_serve)
+
+    tk = sub.add_parser("token", help="static bearer tokens for the HTTP transports")
+    tk.add_argument("--file", help="the tokens file (default: MCP_ORCHESTRATOR_TOKENS, else <home>/tokens.json)")
+    tks = tk.add_subparsers(dest="token_command", required=True)
+    ta = tks.add_parser("add", help="issue a token (printed once on stdout)")
+    ta.add_argument("--agent", action="append", help="an agentId it may act as (repeatable)")
+    ta.add_argument("--scope", action="append", choices=["runs:read", "runs:write", "operator"])
+    ta.add_argument("--label", help="a note for `token list`")
+    tks.add_parser("list", help="issued tokens (never their values)")
+    tr = tks.add_parser("revoke", help="revoke a token; servers refuse it at once")
+    tr.add_argument("token_id")
+    tk.set_defaults(func=_token)
 
     w = sub.add_parser("workers", help="list workers")
     w.add_argument("--status", choices=["idle", "busy", "stopped"])

@@ -419,7 +419,7 @@ class WorkerRecord(Worker):
 
 
 RunEventName = Literal[
-    "run_accepted", "run_started", "step_started", "routing", "attempt", "fallback", "step_ended", "run_ended"
+    "run_accepted", "run_started", "step_started", "routing", "attempt", "fallback", "step_ended", "run_ended", "audit"
 ]
 
 
@@ -450,3 +450,5 @@ class RunEvent(Contract):
     output_bytes: int | None = None
     usage: Usage | None = None
     routing: RoutingDecision | None = None
+    principal: str | None = None  # audit: the credential's id (never the token)
+    tool: str | None = None  # audit: the tool called

@@ -8,7 +8,9 @@
     │   ├── Conflict                the name is taken, the worker is stopped, ...
     │   ├── Forbidden               another agent owns the worker or run
     │   ├── PanicEngaged            the write guard is on
-    │   └── Overloaded              a priority class's queue is full: retry later
+    │   ├── Overloaded              a priority class's queue is full: retry later
+    │   ├── RateLimited             this credential dispatched too often: retry later
+    │   └── UnknownArgument         a tool argument that does not exist (did you mean ...?)
     ├── RunFailure                  a step failed while running (typed failure class)
     └── StoreError                  the data directory could not be read or written
         └── CorruptDocument         a stored document failed to parse or validate
@@ -33,8 +35,10 @@ __all__ = [
     "Overloaded",
     "PanicEngaged",
     "PathNotAllowed",
+    "RateLimited",
     "RunFailure",
     "StoreError",
+    "UnknownArgument",
     "UsageError",
 ]
 
@@ -117,6 +121,31 @@ class Overloaded(UsageError):
         self.depth = depth
         self.limit = limit
         self.retry_after_seconds = retry_after_seconds
+
+
+class RateLimited(UsageError):
+    """A principal's dispatch rate is used up; nothing was accepted."""
+
+    def __init__(self, limit: str, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"rate_limited: this credential may make {limit}.",
+            hint=f"Nothing was accepted. Retry after {retry_after_seconds} s.",
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UnknownArgument(UsageError):
+    """A tool call named an argument the tool does not have."""
+
+    def __init__(self, tool: str, name: str, suggestion: str | None, valid: list[str]) -> None:
+        if suggestion:
+            hint = f"Did you mean {suggestion}?"
+        else:
+            hint = f"Valid arguments: {', '.join(valid)}." if valid else "This tool takes no arguments."
+        super().__init__(f"unknown argument {name!r}.", hint=hint)
+        self.tool = tool
+        self.name = name
+        self.suggestion = suggestion
 
 
 class RunFailure(OrchestratorError):

@@ -34,6 +34,7 @@ from mcp_orchestrator.observability.models import (
     ReplayPackage,
 )
 from mcp_orchestrator.readiness.models import ProbeFixture, ReadinessReport, ReleaseSummary, RiskRegister
+from mcp_orchestrator.server.auth.tokens import TokenFile
 
 __all__ = ["PUBLISHED", "render", "write_all"]
 
@@ -51,6 +52,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "store/run-record.schema.json": RunRecord,
     "store/worker-record.schema.json": WorkerRecord,
     "store/panic.schema.json": PanicState,
+    "store/tokens.schema.json": TokenFile,
     "log/run-event.schema.json": RunEvent,
     "wire/readiness-report.schema.json": ReadinessReport,
     "fixtures/probe-fixture.schema.json": ProbeFixture,

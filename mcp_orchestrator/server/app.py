@@ -15,6 +15,8 @@ from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import RunRecord
 from mcp_orchestrator.errors import NotFound, StoreError, UsageError
 from mcp_orchestrator.observability.replay import load as load_replay
+from mcp_orchestrator.server.auth.exposure import Exposure
+from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.server.tools import TOOLS
@@ -30,12 +32,15 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings | None = None, *, state: AppState | None = None) -> MCPServer[AppState]:
+def build_server(
+    settings: Settings | None = None, *, state: AppState | None = None, exposure: Exposure | None = None
+) -> MCPServer[AppState]:
     """A ready-to-run server.
 
     Without ``state`` the services start in the MCP lifespan (stdio, in-memory clients). HTTP
     transports pass the ``state`` of an orchestrator they run for the whole process, because the
-    SSE transport enters the MCP lifespan once per connection.
+    SSE transport enters the MCP lifespan once per connection, and their ``exposure``: with auth on,
+    the SDK's bearer middleware verifies every request and serves the protected-resource metadata.
     """
     resolved = settings or Settings.from_env()
 
@@ -51,8 +56,15 @@ def build_server(settings: Settings | None = None, *, state: AppState | None = N
     registry = ToolRegistry()
     for spec in TOOLS:
         registry.add(spec)
+    verifier = exposure.verifier() if exposure else None
     server: MCPServer[AppState] = MCPServer(
-        "mcp-orchestrator", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, tools=registry.tools()
+        "mcp-orchestrator",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        tools=registry.tools(),
+        token_verifier=verifier,
+        auth=exposure.auth_settings() if exposure else None,
     )
     _register_resources(server)
     return server
@@ -61,7 +73,10 @@ def build_server(settings: Settings | None = None, *, state: AppState | None = N
 async def _load_run(ctx: Context[AppState], run_id: str) -> RunRecord:
     """The run, or the resource error that says why not (not found: -32602)."""
     try:
-        return await ctx.request_context.lifespan_context.orch.get_run(run_id)
+        run = await ctx.request_context.lifespan_context.orch.get_run(run_id)
+        if caller() is not None:
+            visible(run.agent_id, "run", run_id)
+        return run
     except NotFound as e:
         raise ResourceNotFoundError(str(e)) from e
     except UsageError as e:

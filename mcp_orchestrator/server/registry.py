@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
+from pydantic import ValidationError
 
-from mcp_orchestrator.errors import OrchestratorError
+from mcp_orchestrator.errors import OrchestratorError, UnknownArgument
 
-__all__ = ["DuplicateToolError", "ToolRegistry", "ToolSpec", "compact_schema"]
+__all__ = ["DuplicateToolError", "StrictTool", "ToolRegistry", "ToolSpec", "compact_schema", "one_line"]
 
 
 class DuplicateToolError(OrchestratorError):
@@ -71,6 +75,39 @@ def compact_schema(node: Any, *, output: bool = False) -> Any:
     return out
 
 
+def one_line(tool: str, error: ValidationError) -> str:
+    """A pydantic validation error as one line a model can act on (no URLs, no input dumps), with the SDK's prefix."""
+    parts = []
+    for err in error.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        if err["type"] == "missing":
+            parts.append(f"{where}: required, missing")
+        else:
+            got = repr(err.get("input"))
+            parts.append(f"{where}: {err['msg']} (got {got[:60]}{'…' if len(got) > 60 else ''})")
+    more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
+    return f"Error executing tool {tool}: {'; '.join(parts)}{more}. Fix the argument and call again."
+
+
+class StrictTool(Tool):
+    """A tool that refuses unknown arguments (with a did-you-mean) and reports bad ones in one line."""
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        """Check the argument names, then run as the SDK does."""
+        valid = list(self.parameters.get("properties", {}))
+        for name in arguments:
+            if name not in valid:
+                lowered = {v.lower(): v for v in valid}
+                guess = lowered.get(name.lower()) or next(iter(difflib.get_close_matches(name, valid, n=1)), None)
+                raise ToolError(f"Error executing tool {self.name}: {UnknownArgument(self.name, name, guess, valid)}")
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as e:
+            if isinstance(e.__cause__, ValidationError):
+                raise ToolError(one_line(self.name, e.__cause__)) from e.__cause__
+            raise
+
+
 class ToolRegistry:
     """Collects tools for ``MCPServer(tools=...)``; a second tool with a taken name is a hard error."""
 
@@ -82,8 +119,8 @@ class ToolRegistry:
         if spec.name in self._tools:
             raise DuplicateToolError(f"tool {spec.name!r} is registered twice")
         doc = inspect.cleandoc(spec.fn.__doc__ or "")
-        tool = Tool.from_function(spec.fn, name=spec.name, description=doc, annotations=spec.annotations)
-        tool.parameters = compact_schema(tool.parameters)
+        tool = StrictTool.from_function(spec.fn, name=spec.name, description=doc, annotations=spec.annotations)
+        tool.parameters = {**compact_schema(tool.parameters), "additionalProperties": False}
         if tool.fn_metadata.output_schema is not None:
             tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, output=True)
         self._tools[spec.name] = tool

@@ -29,6 +29,7 @@ from mcp_orchestrator.errors import InvalidArgument, StoreError, UsageError
 from mcp_orchestrator.observability.diagnose import Kind, diagnose_home
 from mcp_orchestrator.observability.models import Diagnosis
 from mcp_orchestrator.readiness import ReadinessReport, run_probes
+from mcp_orchestrator.server.identity import act_as, caller, readable_agent, require, visible
 from mcp_orchestrator.server.registry import ToolSpec
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.service import Orchestrator
@@ -63,6 +64,35 @@ def _orch(ctx: Ctx) -> Orchestrator:
     return ctx.request_context.lifespan_context.orch
 
 
+def _audited(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """With auth on, write a mutating call to the event log: principal (never the token), tool, outcome."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        who = caller()
+        if who is None:
+            return await fn(*args, **kwargs)
+        ctx = kwargs["ctx"]
+        assert isinstance(ctx, Context)
+        agent = str(kwargs.get("agentId", ""))
+        try:
+            result = await fn(*args, **kwargs)
+        except UsageError as e:
+            _orch(ctx).runlog.emit(
+                "audit", str(kwargs.get("runId") or "-"), principal=who.id, tool=fn.__name__, agent_id=agent,
+                status="refused", message=str(e), process=_orch(ctx).process.instance,
+            )  # fmt: skip
+            raise
+        run_id = getattr(result, "run_id", None) or kwargs.get("runId") or "-"
+        _orch(ctx).runlog.emit(
+            "audit", str(run_id), principal=who.id, tool=fn.__name__, agent_id=agent, status="ok",
+            process=_orch(ctx).process.instance,
+        )  # fmt: skip
+        return result
+
+    return wrapper
+
+
 def with_runtime_status(worker: WorkerRecord) -> Worker:
     """The wire view of a worker with its runtime's current status."""
     wire = worker.to_wire()
@@ -82,6 +112,7 @@ def _seconds(field: str, value: float | None) -> None:
 
 
 @_tool_errors
+@_audited
 async def spawn_worker(
     agentId: str,
     name: str,
@@ -96,6 +127,7 @@ async def spawn_worker(
     modelName: str | None = None,
 ) -> Worker:
     """Create a named worker. model 'mock' needs no API key; workdir must be inside an allowed root."""
+    act_as(agentId)
     if role is not None and not (1 <= len(role) <= 64 and role.replace("_", "").replace("-", "").isalnum()):
         raise InvalidArgument("role", "must be 1-64 letters, digits, - or _", hint="e.g. 'writer' or 'reviewer'.")
     _seconds("timeoutSeconds", timeoutSeconds)
@@ -119,21 +151,24 @@ async def spawn_worker(
 
 @_tool_errors
 async def list_workers(ctx: Ctx, status: Literal["idle", "busy", "stopped"] | None = None) -> WorkerList:
-    """List workers, optionally by status; runtimeStatus says whether each one's runtime can run now."""
+    """Workers, optionally by status; runtimeStatus: can its runtime run now."""
     orch = _orch(ctx)
-    workers = await orch.list_workers(status)
+    who = require("runs:read")
+    workers = [w for w in await orch.list_workers(status) if who is None or who.sees(w.owner_agent_id)]
     return WorkerList(workers=await orch.io(lambda: [with_runtime_status(w) for w in workers]))
 
 
 @_tool_errors
 async def runtimes(ctx: Ctx) -> RuntimeList:
     """Runtime adapters: status (ready/unavailable, version, how to fix) and capabilities."""
+    require("runs:read")
     return RuntimeList(runtimes=await _orch(ctx).io(describe_runtimes))
 
 
 @_tool_errors
 async def readiness(ctx: Ctx) -> ReadinessReport:
-    """Probe CLIs, SDKs, store, this server and workers: ok/warn/fail each, with evidence and a fix."""
+    """Probes of CLIs, SDKs, store, server, workers: ok/warn/fail, evidence, fix."""
+    require("runs:read")
     server = ctx.mcp_server
 
     async def this_server() -> list[Tool]:  # never spawn a server from inside one
@@ -143,6 +178,7 @@ async def readiness(ctx: Ctx) -> ReadinessReport:
 
 
 async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
+    require("operator")  # diagnoses read every agent's runs
     if not 1 <= window <= 10_000:
         raise InvalidArgument("window", "must be between 1 and 10000", hint="e.g. 50 (runs).")
     orch = _orch(ctx)
@@ -157,17 +193,20 @@ async def diag(ctx: Ctx, window: int = 50) -> Diagnosis:
 
 @_tool_errors
 async def optimize(ctx: Ctx, window: int = 50) -> Diagnosis:
-    """Tuning over the last `window` runs: actions with severity, evidence and a command."""
+    """Tuning over the last `window` runs: actions with evidence and a command."""
     return await _diagnosis(ctx, "optimize", window)
 
 
 @_tool_errors
+@_audited
 async def stop_worker(agentId: str, name: str, ctx: Ctx) -> Worker:
     """Stop your worker: its running step is canceled and it takes no new work."""
+    act_as(agentId)
     return (await _orch(ctx).stop_worker(agentId, name)).to_wire()
 
 
 @_tool_errors
+@_audited
 async def dispatch_task(
     agentId: str,
     task: str,
@@ -188,10 +227,14 @@ async def dispatch_task(
     """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
     Canceling this call does not cancel the run: use cancel_run. budget {maxTokens?, maxCostUsd?}: a step that
     would exceed it is not started and the run fails with class budget_exceeded."""
+    who = act_as(agentId)
     orch = _orch(ctx)
     wait = _wait(waitSeconds)
     _seconds("timeoutSeconds", timeoutSeconds)
     _seconds("deadlineSeconds", deadlineSeconds)
+    limiter = ctx.request_context.lifespan_context.limiter
+    if who is not None and limiter is not None:
+        limiter.take(who.id)
     run = await orch.dispatch(
         agentId,
         task,
@@ -224,7 +267,14 @@ def _progress(ctx: Ctx) -> Callable[[RunEvent], Awaitable[None]]:
 @_tool_errors
 async def get_run(runId: str, ctx: Ctx, waitSeconds: float = 0) -> Run:
     """A run with its steps; waitSeconds > 0 waits for it to finish first."""
-    return (await _orch(ctx).wait_run(runId, _wait(waitSeconds), _progress(ctx))).to_wire()
+    wait, orch = _wait(waitSeconds), _orch(ctx)
+    if caller() is None:
+        return (await orch.wait_run(runId, wait, _progress(ctx))).to_wire()
+    run = await orch.get_run(runId)
+    visible(run.agent_id, "run", runId)  # before waiting: another agent's run is not there to wait for
+    if wait > 0 and not run.terminal:
+        run = await orch.wait_run(runId, wait, _progress(ctx))
+    return run.to_wire()
 
 
 @_tool_errors
@@ -241,26 +291,36 @@ async def list_worker_runs(
     if not 1 <= limit <= 200:
         raise InvalidArgument("limit", "must be between 1 and 200", hint="Page with cursor instead.")
     return await _orch(ctx).list_runs(
-        worker_name=workerName, agent_id=agentId, status=status, strategy=strategy, limit=limit, cursor=cursor
+        worker_name=workerName,
+        agent_id=readable_agent(agentId),
+        status=status,
+        strategy=strategy,
+        limit=limit,
+        cursor=cursor,
     )
 
 
 @_tool_errors
 async def scheduler(ctx: Ctx) -> SchedulerView:
-    """Queues per priority class, running per cap, oldest wait and throughput, for every live server."""
+    """Queues per priority class, running per cap, oldest wait, throughput, per live server."""
+    require("runs:read")
     return await _orch(ctx).scheduler_overview()
 
 
 @_tool_errors
+@_audited
 async def cancel_run(agentId: str, runId: str, ctx: Ctx) -> Run:
     """Cancel your run; its workers' processes are stopped."""
+    act_as(agentId)
     return (await _orch(ctx).cancel_run(agentId, runId)).to_wire()
 
 
 @_tool_errors
+@_audited
 async def panic(agentId: str, reason: str, ctx: Ctx) -> PanicState:
     """Emergency stop: cancels running steps and refuses every mutating tool until an operator runs
     `mcp-orchestrator panic off`."""
+    act_as(agentId)
     return await _orch(ctx).panic(agentId, reason)
 
 

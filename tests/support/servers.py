@@ -38,7 +38,15 @@ def free_port() -> int:
 class ServerProcess:
     """``serve --transport <transport>`` as a child we hold the pid of (to SIGKILL or SIGSTOP it)."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, transport: str = "streamable-http") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        transport: str = "streamable-http",
+        host: str = "127.0.0.1",
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{'/sse' if transport == 'sse' else '/mcp'}"
         self.log = log
@@ -55,6 +63,9 @@ class ServerProcess:
                     transport,
                     "--port",
                     f"{self.port}",
+                    "--host",
+                    host,
+                    *extra,
                 ],
                 env=env,
                 cwd=str(REPO),
