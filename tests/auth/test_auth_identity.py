@@ -21,8 +21,12 @@ from mcp_orchestrator.observability.logcheck import validate_log
 pytestmark = pytest.mark.anyio
 
 
+SEEN: list[str] = []  # every tool result text of this module's calls, scanned for token values
+
+
 async def _ok(client: Any, tool: str, **args: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, args)
+    SEEN.append(text_of(result))
     assert not result.is_error, f"{tool}({args}) failed: {text_of(result)}"
     out: dict[str, Any] = result.structured_content
     return out
@@ -30,6 +34,7 @@ async def _ok(client: Any, tool: str, **args: Any) -> dict[str, Any]:
 
 async def _refused(client: Any, tool: str, **args: Any) -> str:
     result = await client.call_tool(tool, args)
+    SEEN.append(text_of(result))
     assert result.is_error, f"{tool}({args}) should have been refused: {result.structured_content}"
     return text_of(result)
 
@@ -148,8 +153,9 @@ async def test_a_token_acts_and_reads_only_as_its_agents(
 
 
 def _assert_no_token_anywhere(tokens: Tokens, *dirs: Path) -> None:
-    """Acceptance 6: no token value is in the data dir, logs, replays or the server's own log."""
+    """Acceptance 6: no token value is in the data dir, logs, replays, the server's own log or a tool result."""
     values = [v.encode() for v in tokens.values.values()]
+    assert SEEN and not [t for t in SEEN for v in tokens.values.values() if v in t]
     for top in dirs:
         for path in top.rglob("*"):
             if path.is_file():
