@@ -22,6 +22,8 @@ def server_env(home: Path, root: Path) -> dict[str, str]:
     """The environment of a product server on ``home`` and ``root`` (none of the caller's MCP_ settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     env.update(MCP_ORCHESTRATOR_HOME=str(home), MCP_ORCHESTRATOR_ROOTS=str(root), PYTHONUNBUFFERED="1")
+    # The executor a server starts outlives it: let it go soon after the benchmark's last call.
+    env.setdefault("MCP_ORCHESTRATOR_EXECUTOR_IDLE_SECONDS", "10")
     return env
 
 
@@ -118,3 +120,29 @@ def wait_until_idle(pid: int, *, window: float = 0.4, timeout: float = 60.0) -> 
             break
         last = now
     return time.monotonic() - start
+
+
+def stop_executor(home: Path, root: Path) -> None:
+    """``mcp-orchestrator daemon stop`` for ``home``: the executor a product server started outlives it."""
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "mcp_orchestrator", "daemon", "stop"],
+        env=server_env(home, root),
+        cwd=str(REPO),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+
+
+async def first_answer(params: StdioServerParameters) -> float:
+    """Seconds from spawning the server to the answer of its first ``tools/list``."""
+    from mcp import Client
+
+    start = time.perf_counter()
+    async with Client(params) as client:
+        tools = await client.list_tools()
+        elapsed = time.perf_counter() - start
+    assert tools.tools
+    return elapsed

@@ -159,6 +159,7 @@ async def compare(
 def base_env(home: Path, root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     env.update(MCP_ORCHESTRATOR_HOME=str(home), MCP_ORCHESTRATOR_ROOTS=str(root), PYTHONUNBUFFERED="1")
+    env["MCP_ORCHESTRATOR_EXECUTOR_IDLE_SECONDS"] = "10"  # the executor outlives the server: not for long
     return env
 
 

@@ -13,21 +13,10 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import anyio
-from _common import bare_params, product_params, summary
-from mcp import Client, StdioServerParameters
-
-
-async def first_answer(params: StdioServerParameters) -> float:
-    start = time.perf_counter()
-    async with Client(params) as client:
-        tools = await client.list_tools()
-        elapsed = time.perf_counter() - start
-    assert tools.tools
-    return elapsed
+from _common import bare_params, first_answer, product_params, summary
 
 
 async def main(runs: int) -> dict[str, object]:

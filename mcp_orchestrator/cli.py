@@ -1,4 +1,4 @@
-"""The operator CLI: ``mcp-orchestrator serve | workers | runs | panic | dispatch | store | probe``, and
+"""The operator CLI: ``mcp-orchestrator serve | daemon | workers | runs | panic | dispatch | store | probe``, and
 ``logs | diag | optimize | replay | prune`` (in ``observability/commands.py``).
 
 Data goes to stdout, progress and diagnostics to stderr.
@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if args.transport == "stdio":
-        build_server(settings).run()
+        build_server(settings, front_end=settings.executor == "daemon").run()
     else:
         from mcp_orchestrator.server.auth.commands import exposure_from_args
         from mcp_orchestrator.server.http import serve_http
@@ -60,6 +60,26 @@ def _serve(args: argparse.Namespace) -> int:
         exposure.check()  # refuse before anything starts
         anyio.run(serve_http, settings, exposure)
     return 0
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.service.daemon import daemon_status, daemon_stop, detach_and_lock, run_executor
+
+    settings = Settings.from_env()
+    if args.daemon_command == "run":
+        fd = None
+        if args.detach:
+            fd = detach_and_lock(settings)
+            if fd is None:
+                return 0  # another executor runs: nothing to start
+        return anyio.run(run_executor, settings, fd)
+    if args.daemon_command == "status":
+        status = anyio.run(daemon_status, settings)
+        _print_json(status)
+        return 0 if status["alive"] else 1
+    result = anyio.run(daemon_stop, settings, args.timeout)
+    _print_json(result)
+    return 0 if result["stopped"] or "no executor" in str(result.get("reason")) else 1
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -185,6 +205,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--max-sessions", type=int, help="open sessions per credential (default 16)")
     a.add_argument("--dispatch-rate", metavar="N/SECONDS", help="dispatches per credential (default 60/60)")
     s.set_defaults(func=_serve)
+
+    dm = sub.add_parser("daemon", help="the data directory's run executor (started by serve; see the README)")
+    dms = dm.add_subparsers(dest="daemon_command", required=True)
+    drun = dms.add_parser("run", help="run the executor in the foreground (serve starts it with --detach)")
+    drun.add_argument("--detach", action="store_true", help="take the lock, then fork into a new session")
+    dms.add_parser("status", help="the executor's pid, runs and idle time (exit 1 when none runs)")
+    dstop = dms.add_parser("stop", help="stop it: its running runs are canceled, queued ones wait for the next")
+    dstop.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for it to exit")
+    dm.set_defaults(func=_daemon)
 
     tk = sub.add_parser("token", help="static bearer tokens for the HTTP transports")
     tk.add_argument("--file", help="the tokens file (default: MCP_ORCHESTRATOR_TOKENS, else <home>/tokens.json)")

@@ -46,6 +46,8 @@ class Settings:
     retry_cap_seconds: float = 10.0
     retry_total_seconds: float = 120.0
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    executor: str = "daemon"  # serve hands runs to the per-data-dir executor; "inline" runs them in serve
+    executor_idle_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -64,6 +66,10 @@ class Settings:
         extra = tuple(n for n in env.get("MCP_ORCHESTRATOR_WORKER_ENV", "").split(",") if n.strip())
         stall = env.get("MCP_ORCHESTRATOR_STALL_SECONDS")
         tuning = _tuning(env)
+        executor = env.get("MCP_ORCHESTRATOR_EXECUTOR") or "daemon"
+        if executor not in ("daemon", "inline"):
+            raise ValueError(f"MCP_ORCHESTRATOR_EXECUTOR={executor!r} is not one of: daemon, inline")
+        tuning["executor"] = executor
         return cls(
             home=home.expanduser().resolve(),
             roots=tuple(r.expanduser().resolve() for r in roots),
@@ -98,6 +104,7 @@ def _tuning(env: Mapping[str, str]) -> dict[str, Any]:
         "RETRY_BASE_SECONDS": ("retry_base_seconds", float),
         "RETRY_CAP_SECONDS": ("retry_cap_seconds", float),
         "RETRY_TOTAL_SECONDS": ("retry_total_seconds", float),
+        "EXECUTOR_IDLE_SECONDS": ("executor_idle_seconds", float),
     }
     for suffix, (name, kind) in numbers.items():
         raw = env.get(f"MCP_ORCHESTRATOR_{suffix}")

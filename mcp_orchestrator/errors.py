@@ -10,6 +10,7 @@
     │   ├── PanicEngaged            the write guard is on
     │   ├── Overloaded              a priority class's queue is full: retry later
     │   ├── RateLimited             this credential dispatched too often: retry later
+    │   ├── Unavailable             the run executor cannot be reached or started: retry later
     │   └── UnknownArgument         a tool argument that does not exist (did you mean ...?)
     ├── RunFailure                  a step failed while running (typed failure class)
     └── StoreError                  the data directory could not be read or written
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimited",
     "RunFailure",
     "StoreError",
+    "Unavailable",
     "UnknownArgument",
     "UsageError",
 ]
@@ -132,6 +134,14 @@ class RateLimited(UsageError):
             hint=f"Nothing was accepted. Retry after {retry_after_seconds} s.",
         )
         self.retry_after_seconds = retry_after_seconds
+
+
+class Unavailable(UsageError):
+    """The per-data-dir executor could not be reached or started; nothing was accepted."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        default = "Nothing was accepted. Retry; `mcp-orchestrator daemon status` shows why."
+        super().__init__(message, hint=hint or default)
 
 
 class UnknownArgument(UsageError):

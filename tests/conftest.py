@@ -7,9 +7,11 @@ pytest pythonpath, so test modules import ``support.*``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.executors import stop_executor
 
 from mcp_orchestrator.config import Settings
 
@@ -43,12 +45,17 @@ def settings(data_home: Path, root: Path) -> Settings:
 
 
 @pytest.fixture
-def server_env(data_home: Path, root: Path) -> dict[str, str]:
-    """The environment of a server subprocess: this interpreter's PATH plus the fresh directories."""
+def server_env(data_home: Path, root: Path) -> Iterator[dict[str, str]]:
+    """The environment of a server subprocess: this interpreter's PATH plus the fresh directories.
+
+    ``serve`` hands its runs to the data directory's executor process, which outlives the server: it is
+    stopped after the test (its idle exit is the backstop)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     env.update(
         MCP_ORCHESTRATOR_HOME=str(data_home),
         MCP_ORCHESTRATOR_ROOTS=str(root),
+        MCP_ORCHESTRATOR_EXECUTOR_IDLE_SECONDS="60",
         PYTHONUNBUFFERED="1",
     )
-    return env
+    yield env
+    stop_executor(data_home)

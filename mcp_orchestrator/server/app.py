@@ -20,7 +20,7 @@ from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.server.tools import TOOLS
-from mcp_orchestrator.service import Orchestrator
+from mcp_orchestrator.service import Orchestrator, front_end_orchestrator
 from mcp_orchestrator.strategies import audit_summary
 
 __all__ = ["AppState", "build_server"]
@@ -33,7 +33,11 @@ INSTRUCTIONS = (
 
 
 def build_server(
-    settings: Settings | None = None, *, state: AppState | None = None, exposure: Exposure | None = None
+    settings: Settings | None = None,
+    *,
+    state: AppState | None = None,
+    exposure: Exposure | None = None,
+    front_end: bool = False,
 ) -> MCPServer[AppState]:
     """A ready-to-run server.
 
@@ -41,6 +45,7 @@ def build_server(
     transports pass the ``state`` of an orchestrator they run for the whole process, because the
     SSE transport enters the MCP lifespan once per connection, and their ``exposure``: with auth on,
     the SDK's bearer middleware verifies every request and serves the protected-resource metadata.
+    ``front_end`` hands runs to the data directory's executor process (started when none runs).
     """
     resolved = settings or Settings.from_env()
 
@@ -49,8 +54,8 @@ def build_server(
         if state is not None:
             yield state
             return
-        orch = Orchestrator(resolved)
-        async with orch.running():
+        orch = front_end_orchestrator(resolved) if front_end else Orchestrator(resolved)
+        async with orch.running(take_over=not front_end):
             yield AppState(orch)
 
     registry = ToolRegistry()

@@ -25,7 +25,7 @@ from mcp_orchestrator.server.auth.exposure import Exposure
 from mcp_orchestrator.server.auth.limits import DispatchLimiter, SessionCap
 from mcp_orchestrator.server.auth.principal import SCOPES
 from mcp_orchestrator.server.state import AppState
-from mcp_orchestrator.service import Orchestrator
+from mcp_orchestrator.service import Orchestrator, front_end_orchestrator
 
 __all__ = ["build_http_app", "serve_http"]
 
@@ -74,8 +74,9 @@ def _root_metadata(server: MCPServer[AppState], exposure: Exposure) -> None:
 async def serve_http(settings: Settings, exposure: Exposure) -> None:
     """Serve until SIGINT/SIGTERM; runs keep going across client connections."""
     exposure.check()
-    orch = Orchestrator(settings)
-    async with orch.running():
+    front_end = settings.executor == "daemon"
+    orch = front_end_orchestrator(settings) if front_end else Orchestrator(settings)
+    async with orch.running(take_over=not front_end):
         limiter = DispatchLimiter(*exposure.dispatch_rate) if exposure.auth_enabled else None
         server = build_server(settings, state=AppState(orch, limiter), exposure=exposure)
         app = build_http_app(server, exposure)

@@ -1,5 +1,14 @@
-"""The orchestrator service layer."""
+"""The orchestrator service layer: workers, runs and guards (``orchestrator``), how a run executes
+(``execution``), and the executor process that runs them for front ends (``executor``, ``daemon``).
+It imports strategies, the engine, runtimes and the store, never the MCP surface."""
 
+from mcp_orchestrator.config import Settings
+from mcp_orchestrator.service.executor import ExecutorLink
 from mcp_orchestrator.service.orchestrator import Orchestrator
 
-__all__ = ["Orchestrator"]
+__all__ = ["Orchestrator", "front_end_orchestrator"]
+
+
+def front_end_orchestrator(settings: Settings) -> Orchestrator:
+    """An orchestrator that hands its runs to the data directory's executor (``serve``'s default)."""
+    return Orchestrator(settings, executor=ExecutorLink(settings))

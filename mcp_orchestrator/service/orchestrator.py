@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import (
@@ -47,6 +48,9 @@ from mcp_orchestrator.store import JsonRunStore, RunFilter
 from mcp_orchestrator.store._files import is_alive, this_process
 from mcp_orchestrator.strategies import Strategy, discard_run_worktrees, get_strategy
 
+if TYPE_CHECKING:
+    from mcp_orchestrator.service.executor import ExecutorLink
+
 __all__ = ["Orchestrator", "new_run_id"]
 
 log = logging.getLogger(__name__)
@@ -64,10 +68,16 @@ def new_run_id() -> str:
 
 
 class Orchestrator:
-    """Spawns workers, dispatches runs, follows and cancels them. Build once per process."""
+    """Spawns workers, dispatches runs, follows and cancels them. Build once per process.
 
-    def __init__(self, settings: Settings) -> None:
+    With an ``executor`` link this instance is a front end: it accepts runs and hands them to the
+    data directory's executor process instead of running them (``serve`` in its default mode)."""
+
+    def __init__(self, settings: Settings, executor: ExecutorLink | None = None) -> None:
         self.settings = settings
+        self.executor = executor
+        self.shutdown_reason = "the server process shut down"
+        self._claiming: set[str] = set()
         self.store = JsonRunStore(settings.home, fsync=settings.fsync)
         self.events = EventBus()
         self.process = this_process()
@@ -76,6 +86,7 @@ class Orchestrator:
         self.runlog = RunLog(settings.home, self.redactor)
         self.tracing = RunTracing()
         self._engine: LocalScheduler | None = None
+        self._tg: TaskGroup | None = None  # this instance's background tasks (inside ``running()``)
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._executions: dict[str, RunExecution] = {}
         self._limiter = anyio.CapacityLimiter(8)
@@ -98,6 +109,7 @@ class Orchestrator:
         )
         async with LocalScheduler(limits) as engine, anyio.create_task_group() as tg:
             self._engine = engine
+            self._tg = tg
             await self._heartbeat()
             if take_over:
                 adopted, report = await self.io(recover, self.store, self.process)
@@ -105,6 +117,8 @@ class Orchestrator:
                     log.warning("recovery: %s", line)
                 for run in adopted + await self.io(reap, self.store, self.process, s.lease_seconds):
                     await self._resume(run)
+            if self.executor is not None:  # start the executor now, so the first dispatch need not wait
+                tg.start_soon(partial(anyio.to_thread.run_sync, self.executor.spawn, abandon_on_cancel=True))
             tg.start_soon(self._control_loop)
             tg.start_soon(self._lease_loop, take_over)
             tg.start_soon(self._background_check)
@@ -112,7 +126,7 @@ class Orchestrator:
                 yield self
             finally:
                 for execution in self._executions.values():  # say why running runs end
-                    execution.cancel_reason = execution.cancel_reason or "the server process shut down"
+                    execution.cancel_reason = execution.cancel_reason or self.shutdown_reason
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     for runtime in self._runtimes.values():
@@ -123,8 +137,14 @@ class Orchestrator:
         for path, reason in moved:
             log.warning("store check: quarantined %s (%s)", path, reason)
 
+    async def beat(self) -> None:
+        """Write this instance's heartbeat (with its scheduler view) now."""
+        await self._heartbeat()
+
     async def _heartbeat(self) -> None:
-        payload = {"process": self.process.model_dump(mode="json"), "scheduler": self.scheduler_view()}
+        payload: dict[str, Any] = {"process": self.process.model_dump(mode="json")}
+        if self.executor is None:  # a front end schedules nothing: the executor's view is the one that counts
+            payload["scheduler"] = self.scheduler_view()
         await self.io(self.store.beat, self.process.instance, payload)
 
     async def _lease_loop(self, take_over: bool = True) -> None:
@@ -150,8 +170,8 @@ class Orchestrator:
                 for run_id in held:
                     await self._cancel_here(run_id, f"panic engaged by {panic.engaged_by}: {panic.reason}")
                 continue
-            for run_id in await self.io(self.store.cancel_requests, held):
-                await self._cancel_here(run_id, "canceled on request")
+            for run_id, reason in await self.io(self.store.cancel_requests, held):
+                await self._cancel_here(run_id, reason or "canceled on request")
 
     @property
     def engine(self) -> LocalScheduler:
@@ -300,7 +320,7 @@ class Orchestrator:
                 execution.cancel_reason = f"worker {name} was stopped by {agent}"
                 scope.cancel()
         if worker.current_run_id and worker.current_run_id not in self._executions:
-            await self._request_cancel(worker.current_run_id)
+            await self._request_cancel(worker.current_run_id, f"worker {name} was stopped by {agent}")
         return worker
 
     # ---- runs ---------------------------------------------------------------------------------
@@ -338,6 +358,7 @@ class Orchestrator:
             if key is not None and (not 1 <= len(key) <= 200 or "\x00" in key):
                 raise InvalidArgument("idempotencyKey", "must be 1-200 characters without NUL", hint="Use e.g. a UUID.")
             plan = get_strategy(strategy)
+            owner = self.process if self.executor is None else await self.executor.admit(priority)
             candidates = await self._candidates(agent, workers)
             chosen = plan.select_workers(candidates)
             if runtime_mode is not None:
@@ -352,7 +373,7 @@ class Orchestrator:
                 created_at=utcnow(),
                 workers=[w.name for w in chosen],
                 idempotency_key=idempotency_key,
-                owner=self.process,
+                owner=owner,
                 timeout_seconds=timeout_seconds,
                 runtime_mode=runtime_mode,
                 continue_session=continue_session,
@@ -368,8 +389,51 @@ class Orchestrator:
                 return stored  # the same idempotency key: the first run stands
             await self.io(record_dispatch, self.settings, stored, chosen, self.redactor)
             self.emit("run_accepted", run.run_id, agent_id=agent, strategy=plan.name, priority=priority)
-            await self._enqueue(stored, plan, chosen, task=task)
+            if self.executor is None:
+                await self._enqueue(stored, plan, chosen, task=task)
+            else:
+                await self._hand_over(stored, task)
             return stored
+
+    async def _hand_over(self, run: RunRecord, task: str) -> None:
+        """Front end: tell the executor about a run stored as its own. Should it never answer, the run
+        fails here (fenced: a terminal status is final, so a late executor cannot start it)."""
+        try:
+            if await self.executor.claim(run.run_id, task):  # type: ignore[union-attr]
+                return
+            message = "the executor refused the run"
+        except OrchestratorError as e:
+            message = str(e)
+        error = RunError(failure_class="unavailable", message=message)
+        await self.finish_run(run.run_id, "failed", "never started: the executor was unavailable", error)
+
+    async def claim(self, run_id: str, task: str | None = None) -> bool:
+        """Executor: start a run a front end stored as owned by this instance (at most once here)."""
+        if run_id in self._executions or run_id in self._claiming:
+            return True
+        self._claiming.add(run_id)
+        try:
+            try:
+                run = await self.get_run(run_id)
+            except NotFound:
+                return False
+            mine = run.owner is not None and run.owner.instance == self.process.instance
+            if run.terminal or not mine:
+                if run.terminal:
+                    await self.io(self.store.disown, run_id, self.process.instance)
+                return False
+            await self._resume(run, task=task)
+            return True
+        finally:
+            self._claiming.discard(run_id)
+
+    async def claim_owned(self) -> None:
+        """Executor: start every run the store says is ours but that is not queued or running here
+        (a hand-over whose message was lost)."""
+        owned = await self.io(self.store.owners)
+        for run_id in owned.get(self.process.instance, []):
+            if run_id not in self._executions:
+                await self.claim(run_id)
 
     async def _enqueue(
         self, run: RunRecord, plan: Strategy, workers: list[WorkerRecord], *, task: str | None = None
@@ -399,7 +463,7 @@ class Orchestrator:
         await self.finish_run(run_id, "failed", "never started: deadline exceeded while queued", error)
         self.events.publish(RunEvent(run_id, "run_ended", "run failed (deadline exceeded while queued)"))
 
-    async def _resume(self, run: RunRecord) -> None:
+    async def _resume(self, run: RunRecord, *, task: str | None = None) -> None:
         """Queue a run taken over from a dead instance (its workers and strategy come from the store);
         a run that was interrupted instead gets its leftover git worktrees cleaned (work kept on branches)."""
         if run.terminal:
@@ -412,7 +476,7 @@ class Orchestrator:
             error = RunError(failure_class="internal", message=f"cannot resume: {e}")
             await self.finish_run(run.run_id, "failed", "could not be resumed", error)
             return
-        await self._enqueue(run, plan, workers)
+        await self._enqueue(run, plan, workers, task=task)
 
     async def _discard_worktrees(self, run: RunRecord) -> None:
         for name in run.workers:
@@ -454,7 +518,7 @@ class Orchestrator:
         if wait_seconds <= 0:
             return await self.get_run(run_id)
         with anyio.move_on_after(wait_seconds):
-            async with self.events.subscribe(run_id) as stream:
+            async with self.events.subscribe(run_id) as stream, self._forwarding(run_id):
                 run = await self.get_run(run_id)
                 while run.status not in TERMINAL_RUN_STATUSES:
                     # Events give prompt progress for runs executing here; the store is the truth
@@ -468,6 +532,25 @@ class Orchestrator:
                     run = await self.get_run(run_id)
                 return run
         return await self.get_run(run_id)
+
+    @asynccontextmanager
+    async def _forwarding(self, run_id: str) -> AsyncIterator[None]:
+        """A front end hears the executor's events of ``run_id`` while the context is open."""
+        if self.executor is None or self._tg is None:
+            yield
+            return
+        scope = anyio.CancelScope()
+        watch = self.executor.watch
+
+        async def forward() -> None:
+            with scope:
+                await watch(run_id, self.events.publish)
+
+        self._tg.start_soon(forward, name=f"watch:{run_id}")
+        try:
+            yield
+        finally:
+            scope.cancel()
 
     async def list_runs(
         self,
@@ -499,7 +582,7 @@ class Orchestrator:
         if run.terminal:
             return run
         if not await self._cancel_here(run_id, f"canceled by {agent}"):
-            await self._request_cancel(run_id)
+            await self._request_cancel(run_id, f"canceled by {agent}")
         return await self.wait_run(run_id, 10.0)
 
     async def _cancel_here(self, run_id: str, reason: str) -> bool:
@@ -515,20 +598,20 @@ class Orchestrator:
             self.events.publish(RunEvent(run_id, "run_ended", "run canceled"))
         return outcome is not None
 
-    async def _request_cancel(self, run_id: str) -> None:
+    async def _request_cancel(self, run_id: str, reason: str = "canceled on request") -> None:
         """Ask the owning process to cancel; a run nobody owns any more is ended here."""
 
         def change(run: RunRecord) -> RunRecord:
             if run.terminal:
                 return run
             if run.owner is None or not is_alive(run.owner):
-                reason = RunError(failure_class="canceled", message="canceled on request")
-                return run.model_copy(update={"status": "canceled", "ended_at": utcnow(), "error": reason})
+                error = RunError(failure_class="canceled", message=reason)
+                return run.model_copy(update={"status": "canceled", "ended_at": utcnow(), "error": error})
             return run.model_copy(update={"cancel_requested": True})
 
         run = await self.io(self.store.update_run, run_id, change)
         if not run.terminal:
-            await self.io(self.store.request_cancel, run_id)
+            await self.io(self.store.request_cancel, run_id, reason)
 
     def step_output_path(self, run_id: str, index: int) -> Path:
         """Where a step's full output is spooled."""
@@ -574,6 +657,8 @@ class Orchestrator:
     async def scheduler_overview(self) -> SchedulerView:
         """Every live instance's scheduler view (from heartbeats), summed."""
         await self._heartbeat()
+        if self.executor is not None:  # the executor's queues, as they are now
+            await self.executor.call({"op": "beat"})
         beats = await self.io(self.store.heartbeats)
         lease = self.settings.lease_seconds
         views = [payload.get("scheduler") for age, payload in beats.values() if age <= lease]

@@ -270,22 +270,28 @@ class JsonRunStore(RunStore):
             return {}
         return {d.name: sorted(p.name for p in d.iterdir()) for d in root.iterdir() if d.is_dir()}
 
-    def request_cancel(self, run_id: str) -> None:
-        """Leave a cancel request for whichever instance holds ``run_id``."""
+    def request_cancel(self, run_id: str, reason: str = "") -> None:
+        """Leave a cancel request (with why, for the run's record) for whichever instance holds ``run_id``."""
         d = self.home / "cancel"
         d.mkdir(exist_ok=True)
-        (d / run_id).touch()
+        (d / run_id).write_text(reason[:500], encoding="utf-8")
 
-    def cancel_requests(self, held: frozenset[str]) -> list[str]:
-        """The requested cancels among ``held`` runs; each request is consumed."""
+    def cancel_requests(self, held: frozenset[str]) -> list[tuple[str, str]]:
+        """The requested cancels among ``held`` runs, with their reasons ("" if none); each is consumed."""
         d = self.home / "cancel"
         try:
             wanted = [name for name in os.listdir(d) if name in held]
         except FileNotFoundError:
             return []
+        out = []
         for name in wanted:
+            try:
+                reason = (d / name).read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:
+                reason = ""
             (d / name).unlink(missing_ok=True)
-        return wanted
+            out.append((name, reason))
+        return out
 
     def beat(self, instance: str, payload: Mapping[str, object]) -> None:
         """Prove ``instance`` is alive (and publish its scheduler view)."""

@@ -18,27 +18,15 @@ from typing import Any
 import anyio
 import pytest
 from auth_support import issue_tokens, serving
+from support.assistants import codex_function_call, codex_tool_search
 from support.cli_harness import TOOLS_BIN
 from support.loopback import claude_env, codex_env
-from support.model_server import Envelope, ModelServer, Turn
+from support.model_server import ModelServer, Turn
 from support.servers import REPO
 
 pytestmark = pytest.mark.anyio
 
 INSPECTOR_BIN = REPO / ".tools" / "inspector" / "node_modules" / ".bin"
-
-
-def _sse(*events: dict[str, Any]) -> Turn:
-    body = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
-    return Turn.raw(Envelope(body=body, content_type="text/event-stream"))
-
-
-def _codex_item(item: dict[str, Any], response_id: str) -> Turn:
-    usage = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
-    return _sse(
-        {"type": "response.output_item.done", "output_index": 0, "item": item},
-        {"type": "response.completed", "response": {"id": response_id, "usage": usage}},
-    )
 
 
 async def _workers(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -104,21 +92,13 @@ async def test_claude_code_and_codex_call_a_tool_with_a_bearer_token(
             assert out["result"] == "spawned" and out["permission_denials"] == [], out
 
             # codex: the token comes from the variable bearer_token_env_var names.
+            spawn = {"agentId": "bob", "name": "from-codex", "model": "mock"}
             model.script(
-                _codex_item(
-                    {"type": "tool_search_call", "id": "ts_1", "call_id": "ts1", "status": "completed",
-                     "execution": "client", "arguments": {"query": "spawn_worker orchestrator"}},
-                    "resp_1",
-                ),
-                _codex_item(
-                    {"type": "function_call", "id": "fc_1", "call_id": "fc1", "status": "completed",
-                     "namespace": "mcp__orch", "name": "spawn_worker",
-                     "arguments": json.dumps({"agentId": "bob", "name": "from-codex", "model": "mock"})},
-                    "resp_2",
-                ),
+                codex_tool_search("spawn_worker orchestrator", "ts1"),
+                codex_function_call("orch", "spawn_worker", spawn, "fc1"),
                 Turn.answer("spawned"),
                 match="codex-spawn",
-            )  # fmt: skip
+            )
             codex_vars = codex_env(model.url, tmp_path / "codex")
             with (tmp_path / "codex" / "config.toml").open("a") as f:
                 f.write(

@@ -25,6 +25,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import TextContent, TextResourceContents
 from support.cli_harness import CLI_MODELS, MODEL_NAMES, cli_binary, require_cli, token
+from support.executors import executor_process
 from support.model_server import ModelServer, Turn
 from support.procs import alive, cmdline, descendants, pids_with_arg
 from test_real_clis import RESUME_FLAG, sleepers
@@ -109,7 +110,7 @@ def _text(result: Any) -> str:
 
 @dataclass
 class Server:
-    """A connected client on a real stdio server, plus the server's pid."""
+    """A connected client on a real stdio server, plus the pid of the process that runs its workers."""
 
     client: Client
     pid: int
@@ -172,7 +173,17 @@ async def serve(env: dict[str, str], root: Path) -> AsyncIterator[Server]:
         command=sys.executable, args=["-m", "mcp_orchestrator", "serve"], env=env, cwd=str(REPO)
     )
     async with Client(params, read_timeout_seconds=CALL_TIMEOUT) as client:
-        yield Server(client, find_server_pid(Path(env["MCP_ORCHESTRATOR_HOME"])), root)
+        home = Path(env["MCP_ORCHESTRATOR_HOME"])
+        find_server_pid(home)
+        yield Server(client, await running_pid(home), root)
+
+
+async def running_pid(home: Path) -> int:
+    """The process that runs the workers: the data directory's executor, which ``serve`` starts."""
+    with anyio.fail_after(20):
+        while (ref := executor_process(home)) is None:  # noqa: ASYNC110 - another process records itself
+            await anyio.sleep(0.05)
+    return ref.pid
 
 
 @pytest.fixture

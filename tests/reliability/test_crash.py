@@ -19,11 +19,19 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from support.executors import inline
 from support.servers import REPO, ServerProcess, stdio_params
 
 from mcp_orchestrator.contracts import RunRecord, Step, WorkerRecord, utcnow
 from mcp_orchestrator.service.orchestrator import new_run_id
 from mcp_orchestrator.store import JsonRunStore
+
+
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    """This module tests the serving process's own scheduler and leases: ``serve`` in inline mode."""
+    return inline(server_env)
+
 
 # ---- helpers ----------------------------------------------------------------------------------
 

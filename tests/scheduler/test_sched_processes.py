@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pytest
 from sched_support import AGENT, call, eventually, fake_codex, ledger, marker, served, tree_of
+from support.executors import inline
 from support.procs import descendants, pids_with_arg
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    """This module tests the serving process's own scheduler and leases: ``serve`` in inline mode."""
+    return inline(server_env)
 
 
 def tree_gone(server_pid: int, sleep_marker: str) -> Callable[[], Awaitable[bool]]:

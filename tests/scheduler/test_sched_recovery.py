@@ -18,11 +18,18 @@ import anyio
 import pytest
 from mcp import Client
 from sched_support import AGENT, ServerProcess, call, eventually, fake_codex, ledger, served
+from support.executors import inline
 from support.servers import REPO
 
 from mcp_orchestrator.store import JsonRunStore
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    """This module tests the serving process's own scheduler and leases: ``serve`` in inline mode."""
+    return inline(server_env)
 
 
 def answering_env(server_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -46,6 +46,7 @@ class ServerProcess:
         transport: str = "streamable-http",
         host: str = "127.0.0.1",
         extra: tuple[str, ...] = (),
+        new_session: bool = False,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{'/sse' if transport == 'sse' else '/mcp'}"
@@ -72,6 +73,7 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
+                start_new_session=new_session,  # its own process group, to kill as a whole
             )
 
     @property
@@ -95,6 +97,11 @@ class ServerProcess:
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the server."""
         os.kill(self.proc.pid, sig)
+
+    def kill_group(self) -> None:
+        """SIGKILL the server's whole process group (``new_session`` servers only) and reap it."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
 
     def kill9(self) -> None:
         """``kill -9`` the server and reap it."""

@@ -1,0 +1,200 @@
+"""The front end's link to the per-data-dir executor: find it, start it, hand runs to it, follow them.
+
+``serve`` accepts runs but does not execute them: a detached ``mcp-orchestrator daemon run`` process
+(one per data directory, under a lock, in its own session outside the client's process group) owns
+the scheduler and every worker process, so a run outlives the client session that started it.
+
+The hand-over is the store's own lease protocol: the front end writes the run ``accepted`` and owned by
+the executor's instance (``owned/<instance>/<runId>``), then tells the executor over a local Unix
+socket. If that message is lost, the executor still finds the run in its owned markers within a
+second; if the executor died meanwhile, the next one takes the run over like any dead instance's.
+
+Wire: one JSON line per request on a fresh connection, JSON lines back. Requests: ``hello``
+(capacity check + the executor's process identity), ``claim``, ``watch`` (a run's events until it
+ends), ``status`` and ``stop``. The socket lives in a 0700 directory of the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from mcp_orchestrator.config import Settings
+from mcp_orchestrator.contracts import ProcessRef
+from mcp_orchestrator.errors import Overloaded, Unavailable
+
+__all__ = ["ExecutorLink", "ExecutorPaths", "read_lines", "request"]
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_SECONDS = 20.0
+MAX_LINE = 1 << 20
+
+
+class ExecutorPaths:
+    """Where one data directory's executor keeps its lock, its identity, its log and its socket."""
+
+    def __init__(self, home: Path) -> None:
+        self.dir = home / "executor"
+        self.lock = self.dir / "lock"
+        self.info = self.dir / "info.json"
+        self.log = self.dir / "executor.log"
+        sock = self.dir / "sock"
+        if len(str(sock)) > 100:  # AF_UNIX paths are capped at 108 bytes: use a short per-user folder
+            digest = hashlib.sha256(str(home).encode()).hexdigest()[:20]
+            sock = Path(tempfile.gettempdir()) / f"mcp-orchestrator-{os.getuid()}" / f"{digest}.sock"
+        self.socket = sock
+
+    def prepare(self) -> None:
+        """Create the folders, private to this user."""
+        for d in {self.dir, self.socket.parent}:
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if d.stat().st_uid != os.getuid():
+                raise Unavailable(f"{d} belongs to another user", hint="Point MCP_ORCHESTRATOR_HOME elsewhere.")
+
+    def held(self) -> bool:
+        """True while some process holds the executor lock (an executor runs or is starting)."""
+        self.prepare()
+        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a lock we took
+        return False
+
+    def read_info(self) -> dict[str, Any] | None:
+        """What the running executor wrote about itself, if anything."""
+        try:
+            data = json.loads(self.info.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+async def read_lines(stream: SocketStream) -> Any:
+    """Yield the JSON lines of ``stream`` until it closes."""
+    buffered = BufferedByteReceiveStream(stream)
+    while True:
+        try:
+            line = await buffered.receive_until(b"\n", MAX_LINE)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return
+        yield json.loads(line)
+
+
+async def request(path: Path, payload: dict[str, Any], within: float = 10.0) -> dict[str, Any]:
+    """Send one request and return the first answer line; ``OSError`` when nobody listens."""
+    with anyio.fail_after(within):
+        stream = await anyio.connect_unix(path)
+        async with stream:
+            await stream.send(json.dumps(payload).encode() + b"\n")
+            async for answer in read_lines(stream):
+                return dict(answer)
+    raise ConnectionResetError("the executor closed the connection without an answer")
+
+
+class ExecutorLink:
+    """What a front end uses: start the executor when none runs, check capacity, hand over, follow."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = ExecutorPaths(settings.home)
+        self._spawned: subprocess.Popen[bytes] | None = None
+        self._spawn_lock = threading.Lock()
+
+    # ---- starting ---------------------------------------------------------------------------
+
+    def spawn(self) -> None:
+        """Start ``mcp-orchestrator daemon run`` detached, unless an executor runs or is starting."""
+        with self._spawn_lock:
+            if self._spawned is not None and self._spawned.poll() is None:
+                return  # ours is still starting (or waiting for a stopping one's lock)
+            if self.paths.held():
+                return
+            self.paths.prepare()
+            env = dict(os.environ)
+            env["MCP_ORCHESTRATOR_HOME"] = str(self.settings.home)
+            env["MCP_ORCHESTRATOR_ROOTS"] = os.pathsep.join(str(r) for r in self.settings.roots)
+            env["MCP_ORCHESTRATOR_EXECUTOR_IDLE_SECONDS"] = str(self.settings.executor_idle_seconds)
+            with self.paths.log.open("ab") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "mcp_orchestrator", "daemon", "run", "--detach"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env=env,
+                    cwd=str(self.settings.home),
+                    start_new_session=True,  # and it forks into another: the client's group never reaches it
+                    close_fds=True,
+                )
+            self._spawned = proc
+            threading.Thread(target=proc.wait, name="executor-reaper", daemon=True).start()
+
+    async def call(self, payload: dict[str, Any], *, within: float = 10.0) -> dict[str, Any]:
+        """One request to the executor, starting it first when nobody answers."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        delay = 0.01
+        spawned = False
+        while True:
+            try:
+                return await request(self.paths.socket, payload, within)
+            except (OSError, TimeoutError) as e:
+                if time.monotonic() > deadline:
+                    raise Unavailable(
+                        f"the run executor of {self.settings.home} did not answer within "
+                        f"{START_TIMEOUT_SECONDS:.0f} s ({e}); its log: {self.paths.log}"
+                    ) from e
+            if not spawned:
+                await anyio.to_thread.run_sync(self.spawn)
+                spawned = True
+            elif self._spawned is not None and self._spawned.poll() not in (None, 0):
+                raise Unavailable(f"the run executor exited with {self._spawned.returncode}; its log: {self.paths.log}")
+            elif not await anyio.to_thread.run_sync(self.paths.held):
+                spawned = False  # the starter is done but nobody holds the lock (it stopped meanwhile): again
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    # ---- the hand-over ----------------------------------------------------------------------
+
+    async def admit(self, priority: str) -> ProcessRef:
+        """Check the executor's queue for ``priority``; returns the identity runs are handed to."""
+        answer = await self.call({"op": "hello", "priority": priority})
+        full = answer.get("overloaded")
+        if isinstance(full, dict):
+            raise Overloaded(priority, int(full["depth"]), int(full["limit"]), int(full["retryAfter"]))
+        return ProcessRef.model_validate(answer["owner"])
+
+    async def claim(self, run_id: str, task: str) -> bool:
+        """Tell the executor to start ``run_id`` (stored as owned by it); the task goes as given, unredacted."""
+        answer = await self.call({"op": "claim", "runId": run_id, "task": task})
+        return bool(answer.get("ok"))
+
+    async def watch(self, run_id: str, publish: Callable[[Any], None]) -> None:
+        """Forward the executor's events of ``run_id`` to ``publish`` until the run ends or we are canceled."""
+        from mcp_orchestrator.service.events import RunEvent
+
+        with contextlib.suppress(OSError):
+            stream = await anyio.connect_unix(self.paths.socket)
+            async with stream:
+                await stream.send(json.dumps({"op": "watch", "runId": run_id}).encode() + b"\n")
+                async for item in read_lines(stream):
+                    if isinstance(item, dict) and item.get("kind"):
+                        publish(RunEvent(run_id, item["kind"], str(item.get("message", ""))))
