@@ -77,6 +77,7 @@ async def probe_server(
         root = Path(tmp) / "root"
         root.mkdir()
         env = {**environ, "MCP_ORCHESTRATOR_HOME": str(Path(tmp) / "home"), "MCP_ORCHESTRATOR_ROOTS": str(root)}
+        env["MCP_ORCHESTRATOR_EXECUTOR"] = "inline"  # a probe runs no work: no executor to leave behind
         params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=str(root))
         ev: dict[str, Any] = {"command": shlex.join(argv)}
         problem = ""
