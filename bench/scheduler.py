@@ -86,6 +86,9 @@ def settings(home: Path, root: Path, *, fsync: bool, **knobs: Any) -> Settings:
 
 def stdio(home: Path, root: Path, **env: str) -> StdioServerParameters:
     full = server_env(home, root)
+    # The runs execute in the server process itself (inline), so its CPU time is the whole cost of a run, as in
+    # the figures before the executor existed (issue 13); bench/executor.py compares the two modes.
+    full["MCP_ORCHESTRATOR_EXECUTOR"] = "inline"
     full.update({f"MCP_ORCHESTRATOR_{k}": v for k, v in env.items()})
     return StdioServerParameters(
         command=sys.executable, args=["-m", "mcp_orchestrator", "serve"], env=full, cwd=str(REPO)
@@ -222,6 +225,7 @@ async def throughput_in_process(runs: int, fsync: bool, base: str | None) -> dic
         "runs_per_second": round(runs / elapsed, 1),
         "dispatch_phase_per_second": round(runs / dispatched, 1),
         "cpu_ms_per_run": cpu_ms,
+        "ms_per_run_in_floors": round(elapsed / runs / floor_seconds(base), 2),  # wall per run / one durable write
     }
 
 
@@ -409,7 +413,24 @@ def disk_costs(base: str | None) -> dict[str, float]:
             for i in range(n):
                 os.mkdir(f"{d}/d{i}")
             out[f"{label}_mkdir_us"] = round((time.perf_counter() - start) / n * 1e6, 1)
+    out["floor_ms"] = round(floor_seconds(base) * 1000, 3)
     return out
+
+
+def floor_seconds(base: str | None, n: int = 200) -> float:
+    """The disk's floor for one durable change: the median of one fsync'd atomic write of a run-sized
+    document (a completed one-step mock run, compact JSON), through the store's own ``atomic_write``."""
+    from mcp_orchestrator.store._files import atomic_write
+
+    with data_dirs(base) as (home, _):
+        doc = (Path(__file__).resolve().parents[1] / "fixtures" / "store" / "format-1" / "runs").glob("*/run.json")
+        data = json.dumps(json.loads(next(iter(sorted(doc))).read_bytes())).encode()
+        samples = []
+        for i in range(n):
+            start = time.perf_counter()
+            atomic_write(home / f"doc{i % 8}.json", data, fsync=True)
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
 
 
 CATEGORIES = (

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "SCHEMA_VERSION",
+    "STORE_SCHEMA_VERSION",
     "Attempt",
     "FailureClass",
     "Fallback",
@@ -51,7 +52,11 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the run event log's lines
+# Stored documents (runs, workers, the panic switch). 1: pretty-printed JSON; 2: compact JSON, the panic switch
+# versioned too. A newer server reads older documents and writes them back at its own version; an older one
+# refuses a newer document by name instead of quarantining it (``NewerDocument``).
+STORE_SCHEMA_VERSION = 2
 
 ModelName = Literal["codex_cli", "gemini_cli", "claude_cli", "mock"]
 RuntimeMode = Literal["cli", "openai_sdk", "google_sdk", "mock"]
@@ -285,6 +290,7 @@ class Step(Contract):
     usage: Usage | None = None
     session_id: str | None = None
     flags: list[str] = Field(default_factory=list)
+    home: str | None = None  # the CLI configuration home the step ran with
     commands: list[str] = Field(default_factory=list)
     files_changed: list[str] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
@@ -322,6 +328,7 @@ class Run(Contract):
     run_ms: int | None = None
     executed_by: str | None = None
     budget: RunBudget | None = None
+    notice: str | None = None  # what the caller should know about this answer (e.g. nothing was canceled)
 
     @property
     def terminal(self) -> bool:
@@ -353,6 +360,7 @@ class RunList(Contract):
 class PanicState(Contract):
     """The panic write-guard."""
 
+    schema_version: int = STORE_SCHEMA_VERSION
     engaged: bool
     reason: str = ""
     engaged_by: str = ""
@@ -376,7 +384,7 @@ class ProcessRef(Contract):
 class RunRecord(Run):
     """A run as stored on disk: the wire run plus bookkeeping."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = STORE_SCHEMA_VERSION
     workers: list[str] = Field(default_factory=list)
     idempotency_key: str | None = None
     owner: ProcessRef | None = None
@@ -410,7 +418,7 @@ class RunRecord(Run):
 class WorkerRecord(Worker):
     """A worker as stored on disk."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = STORE_SCHEMA_VERSION
     current_run_id: str | None = None
 
     def to_wire(self) -> Worker:

@@ -14,7 +14,8 @@
     │   └── UnknownArgument         a tool argument that does not exist (did you mean ...?)
     ├── RunFailure                  a step failed while running (typed failure class)
     └── StoreError                  the data directory could not be read or written
-        └── CorruptDocument         a stored document failed to parse or validate
+        ├── CorruptDocument         a stored document failed to parse or validate
+        └── NewerDocument           a document written by a newer release: left in place
 
 Errors carry typed attributes; the MCP layer turns every ``UsageError`` into a
 ``ToolError`` whose text tells the caller what to do next.
@@ -31,6 +32,7 @@ __all__ = [
     "CorruptDocument",
     "Forbidden",
     "InvalidArgument",
+    "NewerDocument",
     "NotFound",
     "OrchestratorError",
     "Overloaded",
@@ -43,6 +45,12 @@ __all__ = [
     "UnknownArgument",
     "UsageError",
 ]
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence does (a full stop unless it already ends with . ! ? or a closing quote)."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?`'\"" else text + "."
 
 
 class OrchestratorError(Exception):
@@ -58,7 +66,7 @@ class UsageError(OrchestratorError):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} {self.hint}".strip()
+        return _sentence(self.message) + (" " + _sentence(self.hint) if self.hint.strip() else "")
 
 
 class InvalidArgument(UsageError):
@@ -179,3 +187,15 @@ class CorruptDocument(StoreError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class NewerDocument(StoreError):
+    """A stored document of a newer schema than this release reads: it is left untouched, never quarantined."""
+
+    def __init__(self, path: Path, version: int, supported: int) -> None:
+        super().__init__(
+            f"{path} was written by a newer mcp-orchestrator (document schema {version}; this release reads up to "
+            f"{supported}). Upgrade this server: the document is left as it is."
+        )
+        self.path = path
+        self.version = version

@@ -18,13 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from mcp_orchestrator.contracts import PanicState
 from mcp_orchestrator.readiness._common import elapsed_ms, make_result
 from mcp_orchestrator.readiness.models import ProbeResult, ProbeStatus
-from mcp_orchestrator.store._files import atomic_write, doc_lock
+from mcp_orchestrator.store._files import DocLock, LockTimeout, atomic_write, doc_lock
 
 __all__ = ["MIN_FREE_BYTES", "WARN_FREE_BYTES", "probe_store"]
 
@@ -45,13 +44,13 @@ def _lock_roundtrip(doc: Path) -> str | None:
     lock = doc_lock(doc)
     try:
         lock.acquire(timeout=5)
-    except Timeout:
+    except LockTimeout:
         return f"could not take the lock {lock.lock_file} within 5 s"
     try:
-        rival = FileLock(lock.lock_file, timeout=0)
+        rival = DocLock(lock.lock_file, timeout=0)
         try:
             rival.acquire(timeout=0)
-        except Timeout:
+        except LockTimeout:
             pass
         else:
             rival.release()
@@ -60,7 +59,7 @@ def _lock_roundtrip(doc: Path) -> str | None:
         lock.release()
     try:
         lock.acquire(timeout=1)  # released means free again
-    except Timeout:
+    except LockTimeout:
         return "the lock stayed held after it was released"
     lock.release()
     return None

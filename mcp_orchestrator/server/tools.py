@@ -25,7 +25,7 @@ from mcp_orchestrator.contracts import (
     WorkerList,
     WorkerRecord,
 )
-from mcp_orchestrator.errors import InvalidArgument, StoreError, UsageError
+from mcp_orchestrator.errors import InvalidArgument, NewerDocument, StoreError, UsageError
 from mcp_orchestrator.observability.diagnose import Kind, diagnose_home
 from mcp_orchestrator.observability.models import Diagnosis
 from mcp_orchestrator.readiness import ReadinessReport, run_probes
@@ -52,7 +52,7 @@ def _tool_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
-        except UsageError as e:
+        except (UsageError, NewerDocument) as e:
             raise ToolError(str(e)) from e
         except StoreError as e:
             raise ToolError(f"The data directory failed: {e}. Check its free space and permissions.") from e
@@ -224,9 +224,8 @@ async def dispatch_task(
     keepWorktrees: bool = False,
     budget: RunBudgetArgument = None,
 ) -> Run:
-    """Run a task on your workers. Waits up to waitSeconds, then returns the run as it stands (follow with get_run).
-    Canceling this call does not cancel the run: use cancel_run. budget {maxTokens?, maxCostUsd?}: a step that
-    would exceed it is not started and the run fails with class budget_exceeded."""
+    """Run a task on your workers; waits up to waitSeconds, returns the run as it stands (then get_run). The
+    run outlives this call and session: stop it with cancel_run. A step over budget fails budget_exceeded."""
     who = act_as(agentId)
     orch = _orch(ctx)
     wait = _wait(waitSeconds)
@@ -312,14 +311,18 @@ async def scheduler(ctx: Ctx) -> SchedulerView:
 async def cancel_run(agentId: str, runId: str, ctx: Ctx) -> Run:
     """Cancel your run; its workers' processes are stopped."""
     act_as(agentId)
-    return (await _orch(ctx).cancel_run(agentId, runId)).to_wire()
+    orch = _orch(ctx)
+    before = await orch.get_run(runId)
+    run = (await orch.cancel_run(agentId, runId)).to_wire()
+    if before.terminal:
+        run.notice = f"Nothing was canceled: the run had already ended ({before.status})."
+    return run
 
 
 @_tool_errors
 @_audited
 async def panic(agentId: str, reason: str, ctx: Ctx) -> PanicState:
-    """Emergency stop: cancels running steps and refuses every mutating tool until an operator runs
-    `mcp-orchestrator panic off`."""
+    """Emergency stop: cancels running steps; mutating tools refuse until `mcp-orchestrator panic off`."""
     act_as(agentId)
     return await _orch(ctx).panic(agentId, reason)
 

@@ -337,9 +337,9 @@ class RunExecution:
         # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
         await self.orch.io(self.orch.redactor.tree, self.orch.store.step_output_path(self.run_id, step.index).parent)
         if outcome is not None:
+            # The excerpt is the answer, truncated only when the answer itself was cut; the resource holds
+            # everything the worker printed (its JSONL is always longer than the answer: that is no truncation).
             text, truncated = bound_text(outcome.text, cap)
-            # The excerpt is the answer; the resource holds everything the worker printed.
-            truncated = truncated or (sink is not None and sink.total_bytes > len(outcome.text.encode()))
         elif sink is not None and sink.total_bytes:
             text, truncated = sink.excerpt()
         else:
@@ -361,6 +361,8 @@ class RunExecution:
             details = outcome.details
             update["session_id"] = outcome.session_id
             update["flags"] = [str(f) for f in details.get("flags", [])][:50]
+            if details.get("home"):
+                update["home"] = str(details["home"])
             update["commands"] = [str(c)[:500] for c in details.get("commands", [])][:100]
             update["files_changed"] = [str(f)[:500] for f in details.get("files_changed", [])][:200]
         step = step.model_copy(update=update)

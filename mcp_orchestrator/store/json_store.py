@@ -34,8 +34,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from mcp_orchestrator.contracts import PanicState, RunRecord, RunSummary, WorkerRecord, utcnow
-from mcp_orchestrator.errors import Conflict, CorruptDocument, NotFound
+from mcp_orchestrator.contracts import STORE_SCHEMA_VERSION, PanicState, RunRecord, RunSummary, WorkerRecord, utcnow
+from mcp_orchestrator.errors import Conflict, CorruptDocument, NewerDocument, NotFound
 from mcp_orchestrator.store._files import atomic_write, doc_lock
 from mcp_orchestrator.store.base import RunFilter, RunStore
 
@@ -44,6 +44,33 @@ __all__ = ["JsonRunStore"]
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+
+
+# Per old version: how to turn its JSON into what the current models read (None: it already reads as is).
+# Version 1 differs only in layout (indented), so it needs nothing.
+MIGRATIONS: dict[int, Callable[[dict[str, object]], dict[str, object]]] = {}
+
+
+def _version_of(data: bytes) -> int | None:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    version = doc.get("schemaVersion") if isinstance(doc, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def _migrate(data: bytes, version: int | None, model: type[M]) -> M | None:
+    """An older document brought up to the current models, or None when no migration applies."""
+    if version is None or version >= STORE_SCHEMA_VERSION or not any(v >= version for v in MIGRATIONS):
+        return None
+    doc = json.loads(data)
+    for step in sorted(v for v in MIGRATIONS if v >= version):
+        doc = MIGRATIONS[step](doc)
+    try:
+        return model.model_validate(doc)
+    except ValidationError:
+        return None
 
 
 def _sha(text: str) -> str:
@@ -60,6 +87,7 @@ class JsonRunStore(RunStore):
             (home / sub).mkdir(parents=True, exist_ok=True)
         self._summary_cache: dict[str, tuple[int, int, RunSummary]] = {}
         self._listings: dict[Path, tuple[int, list[str]]] = {}  # folder -> (mtime, names newest first)
+        self._folders: set[Path] = set()  # marker folders this store has made or seen
 
     # ---- documents -------------------------------------------------------------------------
 
@@ -69,12 +97,24 @@ class JsonRunStore(RunStore):
         except FileNotFoundError:
             return None
         try:
-            return model.model_validate_json(data)
+            doc = model.model_validate_json(data)
         except ValidationError as e:
-            raise CorruptDocument(path, f"does not parse as {model.__name__}: {e.errors()[0]['msg']}") from e
+            version = _version_of(data)
+            if version is not None and version > STORE_SCHEMA_VERSION:
+                raise NewerDocument(path, version, STORE_SCHEMA_VERSION) from e
+            migrated = _migrate(data, version, model)
+            if migrated is None:
+                raise CorruptDocument(path, f"does not parse as {model.__name__}: {e.errors()[0]['msg']}") from e
+            doc = migrated
+        version = getattr(doc, "schema_version", STORE_SCHEMA_VERSION)
+        if version > STORE_SCHEMA_VERSION:
+            raise NewerDocument(path, version, STORE_SCHEMA_VERSION)
+        return doc
 
     def _write(self, path: Path, doc: BaseModel) -> None:
-        atomic_write(path, doc.model_dump_json(indent=1).encode(), fsync=self.fsync)
+        if getattr(doc, "schema_version", STORE_SCHEMA_VERSION) != STORE_SCHEMA_VERSION:
+            doc = doc.model_copy(update={"schema_version": STORE_SCHEMA_VERSION})  # migrated on write
+        atomic_write(path, doc.model_dump_json().encode(), fsync=self.fsync)
 
     def quarantine(self, path: Path, reason: str) -> Path | None:
         """Move a corrupt or half-written document aside, with its reason; never delete it."""
@@ -133,15 +173,24 @@ class JsonRunStore(RunStore):
         path.parent.mkdir(parents=True, exist_ok=False)
         if run.owner is not None and run.owner.instance:
             self.own(run.run_id, run.owner.instance)
-        (self.home / "active" / run.run_id).touch()
+        self._mark(self.home / "active", run.run_id)
         for name in run.workers:
-            d = self.home / "index" / "worker" / name
-            d.mkdir(parents=True, exist_ok=True)
-            (d / run.run_id).touch()
-        d = self.home / "index" / "agent" / _sha(run.agent_id)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / run.run_id).touch()
+            self._mark(self.home / "index" / "worker" / name, run.run_id)
+        self._mark(self.home / "index" / "agent" / _sha(run.agent_id), run.run_id)
         self._write(path, run)
+
+    def _mark(self, folder: Path, name: str) -> None:
+        """Create the empty marker ``folder/name``; folders known to exist are not made again."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            if len(self._folders) > 10_000:
+                self._folders.clear()
+            self._folders.add(folder)
+        try:
+            os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT, 0o644))
+        except FileNotFoundError:  # removed meanwhile (retention, a buried instance): make it again
+            folder.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT, 0o644))
 
     def update_run(self, run_id: str, change: Callable[[RunRecord], RunRecord]) -> RunRecord:
         """Read, change and write one run under its lock; drop its active marker once terminal."""
@@ -206,7 +255,11 @@ class JsonRunStore(RunStore):
         cached = self._summary_cache.get(run_id)
         if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
             return cached[2]
-        run = self._load_or_quarantine(path, RunRecord)
+        try:
+            run = self._load_or_quarantine(path, RunRecord)
+        except NewerDocument as e:
+            log.warning("listing skips %s", e)
+            return None
         if run is None:
             return None
         summary = run.summarize()
@@ -241,9 +294,7 @@ class JsonRunStore(RunStore):
 
     def own(self, run_id: str, instance: str) -> None:
         """Record that ``instance`` holds ``run_id``."""
-        d = self.home / "owned" / instance
-        d.mkdir(parents=True, exist_ok=True)
-        (d / run_id).touch()
+        self._mark(self.home / "owned" / instance, run_id)
 
     def disown(self, run_id: str, instance: str) -> None:
         """Forget that ``instance`` holds ``run_id``."""
@@ -370,7 +421,11 @@ class JsonRunStore(RunStore):
         """Every stored worker, by name; corrupt documents are quarantined."""
         out = []
         for path in sorted((self.home / "workers").glob("*.json")):
-            w = self._load_or_quarantine(path, WorkerRecord)
+            try:
+                w = self._load_or_quarantine(path, WorkerRecord)
+            except NewerDocument as e:
+                log.warning("list_workers skips %s", e)
+                continue
             if w is not None:
                 out.append(w)
         return out
@@ -406,6 +461,8 @@ class JsonRunStore(RunStore):
             except CorruptDocument as e:
                 if self.quarantine(path, e.reason) is not None:
                     moved.append((str(path), e.reason))
+            except NewerDocument as e:  # not corrupt: a newer release wrote it; it stays where it is
+                log.warning("store check: %s", e)
 
         def sweep_tmp(folder: Path) -> None:
             for tmp in folder.glob("*.json.tmp-*"):

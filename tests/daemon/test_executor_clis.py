@@ -163,3 +163,73 @@ async def test_claude_code_and_codex_start_runs_that_outlive_them(
         assert runs[who]["status"] == "completed", runs[who]
         assert f"{who} background answer {tag}" in runs[who]["steps"][0]["output"]
     await eventually(lambda: not processes_in(root / "work"), 5, "no orphan of the workers' trees")
+
+
+async def test_a_codex_worker_never_starts_the_assistants_mcp_servers(
+    env: dict[str, str], model: ModelServer, root: Path, tmp_path: Path
+) -> None:
+    """Acceptance 4: the codex home the server inherited (an assistant's) registers this orchestrator with
+    ``required = true`` and an env var the worker lacks; the worker still completes, starts no orchestrator, and
+    its step records the home it ran with."""
+    tag = secrets.token_hex(4)
+    marker = str(40000 + secrets.randbelow(20000))  # a --port no other process uses: counts the orchestrators
+    home = Path(env["CODEX_HOME"])
+    with (home / "config.toml").open("a") as f:
+        f.write(
+            f"\n[mcp_servers.orch]\ncommand = {json.dumps(sys.executable)}\n"
+            f'args = ["-m", "mcp_orchestrator", "serve", "--port", "{marker}"]\n'
+            'env_vars = ["A_VARIABLE_THE_WORKER_LACKS"]\nrequired = true\n'
+        )
+    model.script(Turn.answer(f"isolated {tag}", delay=2), match=f"iso-{tag}")
+    seen: list[int] = []
+
+    def orchestrators() -> list[int]:
+        return [pid for pid, cmd in processes_in(Path("/")) if "mcp_orchestrator serve --port " + marker in cmd]
+
+    async with session(env) as client:
+        await call(client, "spawn_worker", {"agentId": "alice", **codex_worker(f"cx-{tag}", root)})
+        run = await call(client, "dispatch_task", {"agentId": "alice", "task": f"iso-{tag}", "waitSeconds": 0})
+        with anyio.move_on_after(60):
+            while (await call(client, "get_run", {"runId": run["runId"]}))["status"] not in ("completed", "failed"):
+                seen += orchestrators()
+                await anyio.sleep(0.1)
+        done = await call(client, "get_run", {"runId": run["runId"]})
+    assert done["status"] == "completed", done
+    (step,) = done["steps"]
+    assert f"isolated {tag}" in step["output"]
+    assert step["home"] == str(home)
+    assert "mcp_servers.orch.enabled=false" in step["flags"]
+    assert seen == [] and orchestrators() == []
+
+
+async def test_a_complete_short_answer_is_not_reported_truncated(
+    env: dict[str, str], model: ModelServer, root: Path
+) -> None:
+    """Issue 13's small defect: a whole 23-character answer came back with ``outputTruncated: true`` because the
+    CLI's JSONL (359 bytes) is longer than the answer."""
+    tag = secrets.token_hex(4)
+    answer = f"short answer {tag}!!"  # 23 characters
+    model.script(Turn.answer(answer), match=f"short-{tag}")
+    async with session(env) as client:
+        await call(client, "spawn_worker", {"agentId": "alice", **codex_worker(f"cx-{tag}", root)})
+        run = await call(client, "dispatch_task", {"agentId": "alice", "task": f"short-{tag}", "waitSeconds": 60})
+    (step,) = run["steps"]
+    assert run["status"] == "completed" and step["output"] == answer, run
+    assert step["outputBytes"] > len(answer)  # the whole JSONL is kept in the step's output resource
+    assert step["outputTruncated"] is False
+
+
+async def test_a_missing_api_key_is_classed_auth(env: dict[str, str], root: Path) -> None:
+    """Issue 13's small defect: codex without the variable its provider's ``env_key`` names failed as
+    ``process_error``; a missing key is an ``auth`` failure (and so may fall back to another runtime)."""
+    from support.loopback import CODEX_KEY_VAR
+
+    no_key = {k: v for k, v in env.items() if k != CODEX_KEY_VAR}
+    async with session(no_key) as client:
+        await call(
+            client, "spawn_worker", {"agentId": "alice", **codex_worker("cx-nokey", root), "fallbackPolicy": "never"}
+        )
+        run = await call(client, "dispatch_task", {"agentId": "alice", "task": "anything", "waitSeconds": 60})
+    (step,) = run["steps"]
+    assert run["status"] == "failed" and step["failureClass"] == "auth", run
+    assert CODEX_KEY_VAR in step["output"]

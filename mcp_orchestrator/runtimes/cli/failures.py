@@ -40,7 +40,8 @@ _PATTERNS: list[tuple[FailureClass, re.Pattern[str]]] = [
         "auth",
         re.compile(
             r"unauthori[sz]ed|unauthenticated|invalid api key|authenticat(e|ion) (failed|error)|"
-            r"failed to authenticate|not logged in|please (log|sign) in|permission_denied",
+            r"failed to authenticate|not logged in|please (log|sign) in|permission_denied|"
+            r"missing environment variable|api[ _-]?key\b.{0,40}\b(missing|not (set|found|provided)|required)",
             re.I,
         ),
     ),

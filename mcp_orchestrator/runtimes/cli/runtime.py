@@ -12,6 +12,7 @@ from mcp_orchestrator.runtimes.base import StepContext, StepOutcome, WorkerRunti
 from mcp_orchestrator.runtimes.cli.capabilities import find_binary
 from mcp_orchestrator.runtimes.cli.env import worker_env
 from mcp_orchestrator.runtimes.cli.failures import classify, quarantine
+from mcp_orchestrator.runtimes.cli.homes import isolation_flags, worker_home
 from mcp_orchestrator.runtimes.cli.parsers import make_parser
 from mcp_orchestrator.runtimes.cli.process import STEP_TAG_VAR, run_process
 from mcp_orchestrator.runtimes.cli.templates import ADAPTERS, build_invocation
@@ -45,10 +46,17 @@ class CliRuntime(WorkerRuntime):
         if not ctx.workdir.is_dir():
             raise RunFailure("process_error", f"workdir {ctx.workdir} is not a directory")
         session = ctx.worker.session_id if ctx.continue_session else None
-        inv = build_invocation(
-            model, binary, ctx.prompt, role=ctx.worker.role, session_id=session, model_name=ctx.worker.model_name
-        )
         env = worker_env(model, environ, ctx.extra_env)
+        home = worker_home(model, environ, env)
+        inv = build_invocation(
+            model,
+            binary,
+            ctx.prompt,
+            role=ctx.worker.role,
+            session_id=session,
+            model_name=ctx.worker.model_name,
+            extra_flags=isolation_flags(model, environ, home),
+        )
         tag = secrets.token_hex(8)
         env[STEP_TAG_VAR] = tag
         parser = make_parser(model)
@@ -74,6 +82,7 @@ class CliRuntime(WorkerRuntime):
             "cli": adapter.name,
             "binary": binary,
             "flags": inv.flags,
+            "home": home,
             "read_only": inv.read_only,
             "resumed": inv.resumed,
             "prompt_on_stdin": inv.stdin is not None,

@@ -119,8 +119,10 @@ def build_invocation(
     role: str,
     session_id: str | None = None,
     model_name: str | None = None,
+    extra_flags: list[str] | None = None,
 ) -> Invocation:
-    """The argv for one step of ``model``; ``session_id`` continues that CLI session."""
+    """The argv for one step of ``model``; ``session_id`` continues that CLI session; ``extra_flags`` go
+    before the prompt (e.g. the worker-home isolation flags)."""
     read_only = is_read_only(role)
     on_stdin = len(prompt.encode()) > MAX_ARG_PROMPT_BYTES
     if model == "codex_cli":
@@ -152,6 +154,10 @@ def build_invocation(
         tail = [] if on_stdin else ["--", prompt]
     else:
         raise ValueError(f"model {model!r} has no CLI adapter")
+    if extra_flags:
+        # codex takes its options before `resume <id>`; the others anywhere before the prompt.
+        at = flags.index("resume") if model == "codex_cli" and "resume" in flags else len(flags)
+        flags = flags[:at] + list(extra_flags) + flags[at:]
     return Invocation(
         argv=[binary, *flags, *tail],
         flags=flags,
