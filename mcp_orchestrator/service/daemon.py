@@ -66,6 +66,8 @@ class _Executor:
                         await self.watch(stream, str(req.get("runId", "")))
                     else:
                         await stream.send(json.dumps(await self.answer(req)).encode() + b"\n")
+                    if req.get("op") == "stop":
+                        self.stop.set()  # only once the answer is out: `daemon stop` must not think it was ignored
                     return
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, ValueError) as e:
             log.debug("executor connection ended: %s", e)
@@ -79,13 +81,14 @@ class _Executor:
             try:
                 self.orch.engine.check_capacity(req.get("priority", "interactive"))
             except Overloaded as e:
-                return {"overloaded": {"depth": e.depth, "limit": e.limit, "retryAfter": e.retry_after_seconds}}
-            return {"owner": self.orch.process.model_dump(mode="json")}
+                full = {"depth": e.depth, "limit": e.limit, "retryAfter": e.retry_after_seconds}
+                return {"overloaded": full, **self.queues()}
+            return {"owner": self.orch.process.model_dump(mode="json"), **self.queues()}
         if op == "claim":
             async with self.lock:
                 task = req.get("task")
                 ok = await self.orch.claim(str(req.get("runId", "")), task if isinstance(task, str) else None)
-            return {"ok": ok}
+            return {"ok": ok, "owner": self.orch.process.model_dump(mode="json"), **self.queues()}
         if op == "status":
             return self.status()
         if op == "beat":  # a front end wants a fresh scheduler view in the heartbeats
@@ -93,7 +96,6 @@ class _Executor:
             return {"ok": True}
         if op == "stop":
             self.orch.shutdown_reason = "the executor was stopped by the operator"
-            self.stop.set()
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
 
@@ -108,6 +110,11 @@ class _Executor:
                 await stream.send(json.dumps(line).encode() + b"\n")
                 if event.kind == "run_ended":
                     return
+
+    def queues(self) -> dict[str, Any]:
+        """Queue depth and limit per priority class, for a front end's next capacity check."""
+        view = self.orch.engine.snapshot()
+        return {"depth": view["depth"], "limits": view["queueLimits"]}
 
     def status(self) -> dict[str, Any]:
         engine = self.orch.engine
@@ -172,6 +179,9 @@ def detach_and_lock(settings: Settings) -> int | None:
 async def run_executor(settings: Settings, fd: int | None = None) -> int:
     """Run the executor of ``settings.home`` until stopped or idle (``fd``: the lock, if already taken);
     0 also when another one runs."""
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack to the log
     paths = ExecutorPaths(settings.home)
     if fd is None:
         fd = await anyio.to_thread.run_sync(_lock, paths)
@@ -193,8 +203,13 @@ async def run_executor(settings: Settings, fd: int | None = None) -> int:
                 tg.start_soon(_signals, executor)
                 await executor.stop.wait()
                 tg.cancel_scope.cancel()
+            # Shutting down records how each running run ended: a second SIGTERM must not cut that short.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            log.warning("executor: stopping (%s)", orch.shutdown_reason)
             paths.socket.unlink(missing_ok=True)
-            paths.info.unlink(missing_ok=True)
+        log.warning("executor: stopped")
+        paths.info.unlink(missing_ok=True)  # last: until now `daemon stop` and status see it
     finally:
         os.close(fd)
     return 0

@@ -38,6 +38,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ProcessRef
 from mcp_orchestrator.errors import Overloaded, Unavailable
+from mcp_orchestrator.store._files import is_alive
 
 __all__ = ["ExecutorLink", "ExecutorPaths", "read_lines", "request"]
 
@@ -119,6 +120,9 @@ class ExecutorLink:
         self.paths = ExecutorPaths(settings.home)
         self._spawned: subprocess.Popen[bytes] | None = None
         self._spawn_lock = threading.Lock()
+        self._owner: ProcessRef | None = None  # the executor's identity, queue depths and limits, as last told
+        self._depth: dict[str, int] = {}
+        self._limits: dict[str, int] = {}
 
     # ---- starting ---------------------------------------------------------------------------
 
@@ -175,8 +179,16 @@ class ExecutorLink:
     # ---- the hand-over ----------------------------------------------------------------------
 
     async def admit(self, priority: str) -> ProcessRef:
-        """Check the executor's queue for ``priority``; returns the identity runs are handed to."""
+        """Check the executor's queue for ``priority``; returns the identity runs are handed to.
+
+        While the executor last reported its queue under half full and still runs, the answer comes from that
+        report (each claim refreshes it) and costs no round trip; otherwise it asks (``hello``)."""
+        owner, depth, limit = self._owner, self._depth.get(priority), self._limits.get(priority)
+        if owner is not None and depth is not None and limit is not None and depth * 2 < limit and is_alive(owner):
+            self._depth[priority] = depth + 1  # until the next claim's report
+            return owner
         answer = await self.call({"op": "hello", "priority": priority})
+        self._remember(answer)
         full = answer.get("overloaded")
         if isinstance(full, dict):
             raise Overloaded(priority, int(full["depth"]), int(full["limit"]), int(full["retryAfter"]))
@@ -184,8 +196,21 @@ class ExecutorLink:
 
     async def claim(self, run_id: str, task: str) -> bool:
         """Tell the executor to start ``run_id`` (stored as owned by it); the task goes as given, unredacted."""
-        answer = await self.call({"op": "claim", "runId": run_id, "task": task})
+        try:
+            answer = await self.call({"op": "claim", "runId": run_id, "task": task})
+        except Unavailable:
+            self._owner = None
+            raise
+        self._remember(answer)
         return bool(answer.get("ok"))
+
+    def _remember(self, answer: dict[str, Any]) -> None:
+        """Keep the executor's identity and queue report for the next ``admit``."""
+        if "owner" in answer:
+            self._owner = ProcessRef.model_validate(answer["owner"])
+        if isinstance(answer.get("depth"), dict) and isinstance(answer.get("limits"), dict):
+            self._depth = {str(k): int(v) for k, v in answer["depth"].items()}
+            self._limits = {str(k): int(v) for k, v in answer["limits"].items()}
 
     async def watch(self, run_id: str, publish: Callable[[Any], None]) -> None:
         """Forward the executor's events of ``run_id`` to ``publish`` until the run ends or we are canceled."""
