@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, get_args
@@ -80,6 +82,35 @@ def _daemon(args: argparse.Namespace) -> int:
     result = anyio.run(daemon_stop, settings, args.timeout)
     _print_json(result)
     return 0 if result["stopped"] or "no executor" in str(result.get("reason")) else 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.service.temporal.worker import run_worker
+
+    settings = Settings.from_env()
+
+    def ready(queues: list[str]) -> None:
+        print(f"worker ready on {settings.temporal.address}: {' '.join(queues)}", flush=True)
+
+    async def go() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with anyio.create_task_group() as tg:
+
+                async def stop() -> None:
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+                        return
+
+                tg.start_soon(stop)
+                await run_worker(settings, args.backend, label=args.label, on_ready=ready)
+
+    anyio.run(go)
+    # The pollers have shut down and every step has ended. Leave without the interpreter's final garbage
+    # collection: dropping the Temporal SDK's native client there can block the exit indefinitely.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -214,6 +245,18 @@ def _parser() -> argparse.ArgumentParser:
     dstop = dms.add_parser("stop", help="stop it: its running runs are canceled, queued ones wait for the next")
     dstop.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for it to exit")
     dm.set_defaults(func=_daemon)
+
+    wk = sub.add_parser(
+        "worker", help="execute runs and steps for the Temporal engine (MCP_ORCHESTRATOR_ENGINE=temporal)"
+    )
+    wk.add_argument(
+        "--backend",
+        action="append",
+        metavar="MODEL/RUNTIME",
+        help="a backend to serve, e.g. codex_cli/cli (repeatable; default: every one this machine can run)",
+    )
+    wk.add_argument("--label", help="how steps name this worker (default: worker <host>:<pid>)")
+    wk.set_defaults(func=_worker)
 
     tk = sub.add_parser("token", help="static bearer tokens for the HTTP transports")
     tk.add_argument("--file", help="the tokens file (default: MCP_ORCHESTRATOR_TOKENS, else <home>/tokens.json)")

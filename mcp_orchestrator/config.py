@@ -13,9 +13,59 @@ import platformdirs
 from mcp_orchestrator.contracts import RuntimeMode
 from mcp_orchestrator.gateway.config import GatewayConfig
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "TemporalConfig"]
 
 _APP = "mcp-orchestrator"
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Where the Temporal engine's cluster is and how to reach it (``MCP_ORCHESTRATOR_TEMPORAL_*``).
+
+    ``task_queue_prefix`` names every task queue of this deployment (runs: ``<prefix>.runs``; steps:
+    ``<prefix>.<model>.<runtime>``), so that several deployments can share one namespace.
+    ``heartbeat_seconds`` bounds how long a killed worker's step stays running before it is interrupted;
+    a step that no worker picks up within ``queue_seconds`` fails ``unavailable``.
+    """
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue_prefix: str = "mcp-orchestrator"
+    api_key: str | None = None
+    tls: bool = False
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    heartbeat_seconds: float = 10.0
+    queue_seconds: float = 300.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TemporalConfig:
+        """Read ``MCP_ORCHESTRATOR_TEMPORAL_ADDRESS``, ``_NAMESPACE``, ``_TASK_QUEUE_PREFIX``, ``_API_KEY``,
+        ``_TLS`` (1/0), ``_TLS_CA``, ``_TLS_CERT``, ``_TLS_KEY``, ``_HEARTBEAT_SECONDS`` and ``_QUEUE_SECONDS``."""
+
+        def get(name: str) -> str | None:
+            return env.get(f"MCP_ORCHESTRATOR_TEMPORAL_{name}") or None
+
+        def path(name: str) -> Path | None:
+            raw = get(name)
+            return Path(raw).expanduser() if raw else None
+
+        paths = (path("TLS_CA"), path("TLS_CERT"), path("TLS_KEY"))
+        tls_raw = get("TLS")
+        tls = any(paths) if tls_raw is None else tls_raw.lower() not in ("0", "false", "no", "off")
+        return cls(
+            address=get("ADDRESS") or cls.address,
+            namespace=get("NAMESPACE") or cls.namespace,
+            task_queue_prefix=get("TASK_QUEUE_PREFIX") or cls.task_queue_prefix,
+            api_key=get("API_KEY"),
+            tls=tls or get("API_KEY") is not None,
+            tls_ca=paths[0],
+            tls_cert=paths[1],
+            tls_key=paths[2],
+            heartbeat_seconds=float(get("HEARTBEAT_SECONDS") or cls.heartbeat_seconds),
+            queue_seconds=float(get("QUEUE_SECONDS") or cls.queue_seconds),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +98,8 @@ class Settings:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     executor: str = "daemon"  # serve hands runs to the per-data-dir executor; "inline" runs them in serve
     executor_idle_seconds: float = 600.0
+    engine: str = "local"  # "temporal": runs are workflows on the cluster ``temporal`` names
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -70,6 +122,13 @@ class Settings:
         if executor not in ("daemon", "inline"):
             raise ValueError(f"MCP_ORCHESTRATOR_EXECUTOR={executor!r} is not one of: daemon, inline")
         tuning["executor"] = executor
+        engine = env.get("MCP_ORCHESTRATOR_ENGINE") or "local"
+        if engine not in ("local", "temporal"):
+            raise ValueError(f"MCP_ORCHESTRATOR_ENGINE={engine!r} is not one of: local, temporal")
+        tuning["engine"] = engine
+        if engine == "temporal":  # the cluster executes runs: serve needs no executor of its own
+            tuning["executor"] = "inline"
+        tuning["temporal"] = TemporalConfig.from_env(env)
         return cls(
             home=home.expanduser().resolve(),
             roots=tuple(r.expanduser().resolve() for r in roots),

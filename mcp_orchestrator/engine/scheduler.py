@@ -15,13 +15,13 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
 
-from mcp_orchestrator.engine.base import ExecutionEngine, Ticket
+from mcp_orchestrator.contracts import utcnow
+from mcp_orchestrator.engine.base import ExecutionEngine, Expired, Runner, RunSpec, Ticket
 from mcp_orchestrator.errors import Overloaded
 
 __all__ = ["LocalScheduler", "SchedulerLimits"]
@@ -50,10 +50,16 @@ class SchedulerLimits:
 
 
 class LocalScheduler(ExecutionEngine):
-    """Runs queued jobs in one task group; use as an async context manager."""
+    """Runs queued specs in one task group through ``runner``; use as an async context manager.
 
-    def __init__(self, limits: SchedulerLimits | None = None) -> None:
+    ``on_expired`` gets the id of a queued run whose deadline passed (it never starts)."""
+
+    def __init__(
+        self, runner: Runner, limits: SchedulerLimits | None = None, on_expired: Expired | None = None
+    ) -> None:
         self.limits = limits or SchedulerLimits()
+        self._runner = runner
+        self._on_expired = on_expired
         self._queues: dict[str, deque[Ticket]] = {c: deque() for c in CLASSES}
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._tg: TaskGroup | None = None
@@ -64,21 +70,9 @@ class LocalScheduler(ExecutionEngine):
         self._finished: deque[float] = deque(maxlen=10_000)
         self._waits: deque[float] = deque(maxlen=1000)
 
-    async def __aenter__(self) -> LocalScheduler:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._dispatch_loop, name="scheduler")
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
+    async def _open(self) -> None:
         assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        try:
-            return await self._tg.__aexit__(exc_type, exc, tb)
-        finally:
-            self._tg = None
+        self._tg.start_soon(self._dispatch_loop, name="scheduler")
 
     # ---- the seam ----------------------------------------------------------------------------
 
@@ -108,14 +102,18 @@ class LocalScheduler(ExecutionEngine):
         finally:
             self._reserved[priority] -= 1
 
-    async def submit(self, ticket: Ticket, *, force: bool = False) -> None:
+    async def submit(self, spec: RunSpec, *, force: bool = False) -> None:
         """Queue a run; ``Overloaded`` if its class is full, unless ``force`` (a run already
         accepted, e.g. taken over from a dead process: nothing accepted is ever dropped)."""
         if self._tg is None:
             raise RuntimeError("the scheduler is not running")
         if not force:
-            self.check_capacity(ticket.priority)
-        ticket.enqueued = anyio.current_time()
+            self.check_capacity(spec.priority)
+        now = anyio.current_time()
+        deadline = None
+        if spec.deadline_at is not None:
+            deadline = now + (spec.deadline_at - utcnow()).total_seconds()
+        ticket = Ticket(spec, deadline=deadline, enqueued=now)
         self._queues[ticket.priority].append(ticket)
         self._wake.set()
 
@@ -183,9 +181,9 @@ class LocalScheduler(ExecutionEngine):
         for queue in self._queues.values():
             for ticket in [t for t in queue if t.deadline is not None and t.deadline <= now]:
                 queue.remove(ticket)
-                if ticket.on_expired is not None:
+                if self._on_expired is not None:
                     assert self._tg is not None
-                    self._tg.start_soon(ticket.on_expired, ticket.run_id)
+                    self._tg.start_soon(self._on_expired, ticket.run_id)
             for ticket in queue:
                 if ticket.deadline is not None and (upcoming is None or ticket.deadline < upcoming):
                     upcoming = ticket.deadline
@@ -214,7 +212,7 @@ class LocalScheduler(ExecutionEngine):
         async def runner() -> None:
             try:
                 with scope:
-                    await ticket.job()
+                    await self._runner(ticket.spec)
             except Exception:  # the job's own boundary records failures; this is the last net
                 log.exception("run %s: job crashed", ticket.run_id)
             finally:

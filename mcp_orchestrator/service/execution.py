@@ -36,7 +36,7 @@ from mcp_orchestrator.strategies import Strategy, StrategyOptions, StrategyResul
 if TYPE_CHECKING:
     from mcp_orchestrator.service.orchestrator import Orchestrator
 
-__all__ = ["RunExecution"]
+__all__ = ["RunExecution", "execute_run", "run_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +396,28 @@ def _restart_sink(old: OutputSink, mode: str, new: OutputSink) -> OutputSink:
     return new
 
 
+def run_outcome(steps: list[Step], result: StrategyResult, error: RunError | None) -> tuple[str, RunError | None]:
+    """How a run ended, from its steps and its plan's result (``error``: the plan itself crashed).
+
+    A failed step the plan recovered from (a parallel sibling survived, another model took over) does not
+    fail the run; the plan's summary names it.
+    """
+    failed = [s for s in steps if s.status in ("failed", "canceled") and s.index not in result.recovered]
+    if error is not None:
+        return "failed", error
+    canceled = [s for s in failed if s.status == "canceled"]
+    if canceled:
+        return "canceled", RunError(failure_class="canceled", message=canceled[0].output.split("\n", 1)[0])
+    if failed:
+        first = failed[0]
+        return "failed", RunError(
+            failure_class=first.failure_class or "internal", message=first.output.split("\n", 1)[0]
+        )
+    if result.failure is not None:
+        return "failed", RunError(failure_class=result.failure[0], message=result.failure[1])
+    return "completed", None
+
+
 async def execute_run(
     orch: Orchestrator, execution: RunExecution, strategy: Strategy, workers: list[WorkerRecord]
 ) -> None:
@@ -447,23 +469,6 @@ async def execute_run(
         error = RunError(failure_class="internal", message=f"{type(e).__name__}: {e}")
     with anyio.CancelScope(shield=True):
         run = await orch.io(orch.store.get_run, run_id)
-        # A failed step the plan recovered from (a parallel sibling survived, another model took over)
-        # does not fail the run; the plan's summary names it.
-        failed = [s for s in run.steps if s.status in ("failed", "canceled") and s.index not in result.recovered]
-        if error is not None:
-            status = "failed"
-        elif any(s.status == "canceled" for s in failed):
-            status = "canceled"
-            first = next(s for s in failed if s.status == "canceled")
-            error = RunError(failure_class="canceled", message=first.output.split("\n", 1)[0])
-        elif failed:
-            status = "failed"
-            first = failed[0]
-            error = RunError(failure_class=first.failure_class or "internal", message=first.output.split("\n", 1)[0])
-        elif result.failure is not None:
-            status = "failed"
-            error = RunError(failure_class=result.failure[0], message=result.failure[1])
-        else:
-            status = "completed"
+        status, error = run_outcome(run.steps, result, error)
         await orch.finish_run(run_id, status, result.summary or (error.message if error else ""), error)
         execution._publish("run_ended", f"run {status}")

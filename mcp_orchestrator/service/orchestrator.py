@@ -32,7 +32,7 @@ from mcp_orchestrator.contracts import (
     WorkerRecord,
     utcnow,
 )
-from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, StepCaps, Ticket
+from mcp_orchestrator.engine import ExecutionEngine, LocalScheduler, RunSpec, SchedulerLimits, StepCaps
 from mcp_orchestrator.errors import Forbidden, InvalidArgument, NotFound, OrchestratorError, PanicEngaged, RunFailure
 from mcp_orchestrator.gateway import Gateway
 from mcp_orchestrator.guards import check_agent_id, check_name, check_run_id, jail_workdir
@@ -46,7 +46,7 @@ from mcp_orchestrator.service.policy import select_runtime
 from mcp_orchestrator.service.recovery import reap, recover
 from mcp_orchestrator.store import JsonRunStore, RunFilter
 from mcp_orchestrator.store._files import is_alive, this_process
-from mcp_orchestrator.strategies import Strategy, discard_run_worktrees, get_strategy
+from mcp_orchestrator.strategies import discard_run_worktrees, get_strategy
 
 if TYPE_CHECKING:
     from mcp_orchestrator.service.executor import ExecutorLink
@@ -85,7 +85,7 @@ class Orchestrator:
         self.redactor = Redactor()
         self.runlog = RunLog(settings.home, self.redactor)
         self.tracing = RunTracing()
-        self._engine: LocalScheduler | None = None
+        self._engine: ExecutionEngine | None = None
         self._tg: TaskGroup | None = None  # this instance's background tasks (inside ``running()``)
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._executions: dict[str, RunExecution] = {}
@@ -107,11 +107,22 @@ class Orchestrator:
             batch_every=s.batch_every,
             aging_seconds=s.aging_seconds,
         )
-        async with LocalScheduler(limits) as engine, anyio.create_task_group() as tg:
+        engine_cm: ExecutionEngine
+        if s.engine == "temporal":
+            from mcp_orchestrator.engine.temporal.engine import TemporalEngine  # only where it is configured
+
+            engine_cm = TemporalEngine(s.temporal)
+        else:
+            engine_cm = LocalScheduler(self._execute, limits, self._expired)
+        async with engine_cm as engine, anyio.create_task_group() as tg:
             self._engine = engine
             self._tg = tg
             await self._heartbeat()
-            if take_over:
+            if s.engine == "temporal" and take_over:
+                from mcp_orchestrator.service.temporal.follow import resume_following
+
+                await resume_following(self)
+            elif take_over:
                 adopted, report = await self.io(recover, self.store, self.process)
                 for line in report:
                     log.warning("recovery: %s", line)
@@ -174,8 +185,8 @@ class Orchestrator:
                 await self._cancel_here(run_id, reason or "canceled on request")
 
     @property
-    def engine(self) -> LocalScheduler:
-        """The scheduler (available inside ``running()``)."""
+    def engine(self) -> ExecutionEngine:
+        """The engine (available inside ``running()``)."""
         if self._engine is None:
             raise RuntimeError("the orchestrator is not running")
         return self._engine
@@ -358,7 +369,8 @@ class Orchestrator:
             if key is not None and (not 1 <= len(key) <= 200 or "\x00" in key):
                 raise InvalidArgument("idempotencyKey", "must be 1-200 characters without NUL", hint="Use e.g. a UUID.")
             plan = get_strategy(strategy)
-            owner = self.process if self.executor is None else await self.executor.admit(priority)
+            temporal = self.settings.engine == "temporal"  # the cluster holds the run: no lease here
+            owner = None if temporal else self.process if self.executor is None else await self.executor.admit(priority)
             candidates = await self._candidates(agent, workers)
             chosen = plan.select_workers(candidates)
             if runtime_mode is not None:
@@ -382,6 +394,10 @@ class Orchestrator:
                 keep_worktrees=keep_worktrees,
                 budget=budget,
             )
+            if temporal:
+                from mcp_orchestrator.service.temporal.follow import label
+
+                run.executed_by = label(self)
             if deadline_seconds is not None:
                 run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
             stored = await self.io(self.store.create_run, run)
@@ -390,7 +406,7 @@ class Orchestrator:
             await self.io(record_dispatch, self.settings, stored, chosen, self.redactor)
             self.emit("run_accepted", run.run_id, agent_id=agent, strategy=plan.name, priority=priority)
             if self.executor is None:
-                await self._enqueue(stored, plan, chosen, task=task)
+                await self._enqueue(stored, chosen, task=task)
             else:
                 await self._hand_over(stored, task)
             return stored
@@ -435,26 +451,26 @@ class Orchestrator:
             if run_id not in self._executions:
                 await self.claim(run_id)
 
-    async def _enqueue(
-        self, run: RunRecord, plan: Strategy, workers: list[WorkerRecord], *, task: str | None = None
-    ) -> None:
-        execution = RunExecution(self, run, continue_session=run.continue_session, task=task)
-        self._executions[run.run_id] = execution
-        run_id = run.run_id
+    async def _enqueue(self, run: RunRecord, workers: list[WorkerRecord], *, task: str | None = None) -> None:
+        if self.settings.engine == "temporal":
+            from mcp_orchestrator.service.temporal.follow import submit
 
-        async def job() -> None:
-            try:
-                # At most once: execute_run starts the run only if this instance still holds its lease
-                # (checked under the run's lock, in the same thread hop that marks it running).
-                await execute_run(self, execution, plan, workers)
-            finally:
-                self._executions.pop(run_id, None)
+            await submit(self, run, workers, task)
+            return
+        self._executions[run.run_id] = RunExecution(self, run, continue_session=run.continue_session, task=task)
+        await self.engine.submit(RunSpec.of(run, workers, task), force=True)
 
-        deadline = None
-        if run.deadline_at is not None:
-            deadline = anyio.current_time() + (run.deadline_at - utcnow()).total_seconds()
-        ticket = Ticket(run_id, job, priority=run.priority, deadline=deadline, on_expired=self._expired)
-        await self.engine.submit(ticket, force=True)
+    async def _execute(self, spec: RunSpec) -> None:
+        """The local engine's runner: execute the run ``spec`` describes through its strategy, here."""
+        execution = self._executions.get(spec.run_id)
+        if execution is None:  # queued, then forgotten (its deadline passed): nothing to run
+            return
+        try:
+            # At most once: execute_run starts the run only if this instance still holds its lease
+            # (checked under the run's lock, in the same thread hop that marks it running).
+            await execute_run(self, execution, get_strategy(spec.strategy), list(spec.workers))
+        finally:
+            self._executions.pop(spec.run_id, None)
 
     async def _expired(self, run_id: str) -> None:
         """A queued run's deadline passed: it never starts."""
@@ -470,13 +486,13 @@ class Orchestrator:
             await self._discard_worktrees(run)
             return
         try:
-            plan = get_strategy(run.strategy)
+            get_strategy(run.strategy)  # still known to this release
             workers = [await self.io(self.store.get_worker, name) for name in run.workers]
         except (NotFound, InvalidArgument) as e:
             error = RunError(failure_class="internal", message=f"cannot resume: {e}")
             await self.finish_run(run.run_id, "failed", "could not be resumed", error)
             return
-        await self._enqueue(run, plan, workers, task=task)
+        await self._enqueue(run, workers, task=task)
 
     async def _discard_worktrees(self, run: RunRecord) -> None:
         for name in run.workers:
@@ -507,8 +523,18 @@ class Orchestrator:
         return out
 
     async def get_run(self, run_id: str) -> RunRecord:
-        """One run as stored."""
-        return await self.io(self.store.get_run, check_run_id(run_id))
+        """One run as stored (or, on the Temporal engine, as its cluster records it)."""
+        try:
+            return await self.io(self.store.get_run, check_run_id(run_id))
+        except NotFound:
+            if self.settings.engine != "temporal" or self._engine is None:
+                raise
+            from mcp_orchestrator.service.temporal.follow import lookup
+
+            found = await lookup(self, run_id)
+            if found is None:
+                raise
+            return found
 
     async def wait_run(
         self, run_id: str, wait_seconds: float, on_event: Callable[[RunEvent], Awaitable[None]] | None = None

@@ -22,6 +22,7 @@ import anyio
 
 from mcp_orchestrator.contracts import Workspace
 from mcp_orchestrator.errors import OrchestratorError
+from mcp_orchestrator.strategies.remote import remote
 
 __all__ = [
     "ApplyError",
@@ -97,6 +98,7 @@ class Isolated:
     workspace: Workspace
 
 
+@remote
 async def git_base(workdir: Path) -> tuple[Path, str] | str:
     """``(repository top, HEAD commit)`` when ``workdir`` is in a git repository with a commit; else why not."""
     try:
@@ -110,6 +112,7 @@ async def git_base(workdir: Path) -> tuple[Path, str] | str:
     return Path(top), head
 
 
+@remote
 async def create_worktree(workdir: Path, run_id: str, worker: str) -> Isolated | str:
     """A worktree and branch for ``worker`` at ``workdir``'s HEAD; a reason string when it cannot be isolated."""
     base = await git_base(workdir)
@@ -136,6 +139,7 @@ async def create_worktree(workdir: Path, run_id: str, worker: str) -> Isolated |
     return Isolated(repo=top, worktree=worktree, workdir=inner, workspace=record)
 
 
+@remote
 async def finalize_worktree(iso: Isolated, worker: str) -> tuple[Workspace, list[str]]:
     """Commit what the writer left on its branch; the record (commit, diff stat) and the files changed."""
     ws = iso.workspace
@@ -152,6 +156,7 @@ async def finalize_worktree(iso: Isolated, worker: str) -> tuple[Workspace, list
     return ws.model_copy(update={"commit": head, "diff_stat": stat}), [n for n in names.splitlines() if n]
 
 
+@remote
 async def change_of(repo: Path, ws: Workspace) -> str:
     """The writer's change as a unified diff (empty when it changed nothing)."""
     if not ws.commit or not ws.base_commit:
@@ -159,6 +164,7 @@ async def change_of(repo: Path, ws: Workspace) -> str:
     return await _git(repo, "diff", f"{ws.base_commit}..{ws.commit}")
 
 
+@remote
 async def remove_worktrees(isos: list[Isolated]) -> None:
     """Remove the worktrees (at once); a branch stays when it holds a commit and is deleted when it does not."""
     if not isos:
@@ -186,6 +192,7 @@ async def remove_worktrees(isos: list[Isolated]) -> None:
             await anyio.Path(run_dir).rmdir()  # only when the run's last worktree is gone
 
 
+@remote
 async def discard_run_worktrees(workdir: Path, run_id: str) -> list[str]:
     """Remove every worktree a run left under ``workdir`` (after a crash); the paths removed.
 
@@ -219,11 +226,13 @@ async def discard_run_worktrees(workdir: Path, run_id: str) -> list[str]:
     return [str(i.worktree) for i in isos]
 
 
+@remote
 async def remove_worktree(iso: Isolated) -> None:
     """Remove one worktree (see ``remove_worktrees``)."""
     await remove_worktrees([iso])
 
 
+@remote
 async def apply_workspace(workdir: Path, ws: Workspace) -> str:
     """Apply the writer's change (``base_commit..commit``) to ``workdir`` as an uncommitted change.
 
@@ -251,6 +260,7 @@ async def apply_workspace(workdir: Path, ws: Workspace) -> str:
     return ws.diff_stat
 
 
+@remote
 async def pending_change(workdir: Path, limit: int = MAX_DIFF_BYTES) -> str | None:
     """The uncommitted work in ``workdir`` (status, ``git diff HEAD``, new files); ``None`` outside git."""
     base = await git_base(workdir)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from mcp_orchestrator.engine import LocalScheduler, SchedulerLimits, Ticket
+from mcp_orchestrator.engine import LocalScheduler, RunSpec, SchedulerLimits
 
 pytestmark = pytest.mark.anyio
 
@@ -18,17 +18,22 @@ async def pick_order(batch: int, interactive: int, *, batch_every: int, aging_se
     done = anyio.Event()
     total = batch + interactive
 
-    def job(kind: str) -> Ticket:
-        async def run() -> None:
-            order.append(kind)
-            await anyio.lowlevel.checkpoint()
-            if len(order) == total:
-                done.set()
+    count = 0
 
-        return Ticket(f"run-{kind}-{len(order)}-{id(run)}", run, priority="batch" if kind == "b" else "interactive")
+    def job(kind: str) -> RunSpec:
+        nonlocal count
+        count += 1
+        priority = "batch" if kind == "b" else "interactive"
+        return RunSpec(run_id=f"run-{kind}-{count}", strategy="single_worker", task=kind, priority=priority)
+
+    async def run(spec: RunSpec) -> None:
+        order.append(spec.task)
+        await anyio.lowlevel.checkpoint()
+        if len(order) == total:
+            done.set()
 
     limits = SchedulerLimits(max_running=1, batch_every=batch_every, aging_seconds=aging_seconds)
-    async with LocalScheduler(limits) as engine:
+    async with LocalScheduler(run, limits) as engine:
         for _ in range(batch):
             await engine.submit(job("b"))
         for _ in range(interactive):

@@ -7,6 +7,7 @@ fail one parallel branch or give a reviewer its verdict. ``say`` values have no 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,24 @@ import anyio
 import pytest
 from mcp import Client
 from strategies_support import AGENT, call, dispatch, git, read_text, spawn, tool_error
+from support.temporal_workers import temporal_settings, worker_process
+
+from mcp_orchestrator.config import Settings
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["local", "temporal"])
+def settings(request: pytest.FixtureRequest, data_home: Path, root: Path, tmp_path: Path) -> Iterator[Settings]:
+    """Every test here on both engines: the in-process scheduler, and Temporal with one worker process."""
+    if request.param == "local":
+        yield Settings(home=data_home, roots=(root,), retry_attempts=1)
+        return
+    server = request.getfixturevalue("temporal_server")
+    prefix = request.getfixturevalue("temporal_prefix").rstrip("-")
+    with worker_process(server, prefix, tmp_path / "worker-home", (root,)):
+        yield temporal_settings(server, prefix, data_home, (root,), retry_attempts=1)
+
 
 APPROVE = '[[mock@reviewer say={"decision":"approve","rationale":"fine"}]]'
 CHOOSE_CX = '[[mock@reviewer say={"choice":"cx","decision":"approve","reasons":"smaller"}]]'

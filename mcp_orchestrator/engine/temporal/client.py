@@ -1,0 +1,71 @@
+"""Connecting to the Temporal cluster, and the names this deployment uses on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from mcp_orchestrator.config import TemporalConfig
+from mcp_orchestrator.errors import Unavailable
+
+__all__ = ["RUN_QUERY", "RUN_WORKFLOW", "connect", "runs_queue", "step_queue", "workspace_queue"]
+
+RUN_WORKFLOW = "mcp-orchestrator.run"
+RUN_QUERY = "record"
+
+
+def runs_queue(cfg: TemporalConfig) -> str:
+    """The task queue of run workflows."""
+    return f"{cfg.task_queue_prefix}.runs"
+
+
+def step_queue(cfg: TemporalConfig, model: str, runtime: str) -> str:
+    """The task queue of one backend's step attempts, e.g. ``mcp-orchestrator.codex_cli.cli``."""
+    return f"{cfg.task_queue_prefix}.{model}.{runtime}"
+
+
+def workspace_queue(cfg: TemporalConfig) -> str:
+    """The task queue of git workspace operations (multi-writer strategies)."""
+    return f"{cfg.task_queue_prefix}.workspace"
+
+
+def _read(path: Path | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise Unavailable(
+            f"cannot read the Temporal {what} {path}: {e.strerror}",
+            hint=f"Fix MCP_ORCHESTRATOR_TEMPORAL_TLS_{what.upper()} or unset it.",
+        ) from e
+
+
+async def connect(cfg: TemporalConfig) -> Client:
+    """A client of ``cfg``'s cluster; ``Unavailable`` says what failed, where, and how to fix it."""
+    tls: TLSConfig | bool = False
+    if cfg.tls:
+        tls = TLSConfig(
+            server_root_ca_cert=_read(cfg.tls_ca, "ca"),
+            client_cert=_read(cfg.tls_cert, "cert"),
+            client_private_key=_read(cfg.tls_key, "key"),
+        )
+    try:
+        return await Client.connect(
+            cfg.address,
+            namespace=cfg.namespace,
+            api_key=cfg.api_key,
+            tls=tls,
+            data_converter=pydantic_data_converter,
+        )
+    except Exception as e:  # the SDK raises RuntimeError for every connection failure
+        raise Unavailable(
+            f"the Temporal cluster at {cfg.address} (namespace {cfg.namespace!r}) is unreachable: {e}",
+            hint=(
+                "Start it (e.g. `temporal server start-dev`), or point MCP_ORCHESTRATOR_TEMPORAL_ADDRESS at it; "
+                "a hosted cluster needs MCP_ORCHESTRATOR_TEMPORAL_API_KEY or the TLS settings. "
+                "Nothing was accepted."
+            ),
+        ) from e

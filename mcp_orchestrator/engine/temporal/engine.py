@@ -1,0 +1,145 @@
+"""The Temporal engine: each accepted run is a workflow (id = runId) on the cluster.
+
+``submit`` starts the run's workflow on the runs task queue and returns; ``mcp-orchestrator worker``
+processes execute it (the plan on any of them, each step attempt on a worker that serves the step's
+backend). A second submit of the same run (a restart) is refused by Temporal and followed instead: a
+run never executes twice. ``follow`` yields the workflow's record of the run as it changes, which the
+service keeps in its store, so get_run and the resources read it as they read a local run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, Literal, Self
+
+import anyio
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from mcp_orchestrator.config import TemporalConfig
+from mcp_orchestrator.contracts import RunRecord, utcnow
+from mcp_orchestrator.engine.base import ExecutionEngine, RunSpec
+from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, connect, runs_queue
+from mcp_orchestrator.errors import Unavailable
+
+__all__ = ["TemporalEngine"]
+
+log = logging.getLogger(__name__)
+
+FOLLOW_INTERVAL = 0.25
+
+
+class TemporalEngine(ExecutionEngine):
+    """Runs as workflows on a Temporal cluster; use as an async context manager."""
+
+    def __init__(self, cfg: TemporalConfig, client: Client | None = None) -> None:
+        self.cfg = cfg
+        self._client = client
+        self._held: set[str] = set()
+        self._submitted = 0
+
+    async def __aenter__(self) -> Self:
+        if self._client is None:  # before the task group: an unreachable cluster leaves nothing open
+            self._client = await connect(self.cfg)
+        return await super().__aenter__()
+
+    @property
+    def client(self) -> Client:
+        """The cluster's client (inside the context)."""
+        if self._client is None:
+            raise RuntimeError("the Temporal engine is not running")
+        return self._client
+
+    async def submit(self, spec: RunSpec, *, force: bool = False) -> None:
+        """Start the run's workflow (at most once per runId); its deadline becomes the workflow's timeout."""
+        timeout = None
+        if spec.deadline_at is not None:
+            timeout = timedelta(seconds=max((spec.deadline_at - utcnow()).total_seconds(), 1.0) + 60)
+        try:
+            await self.client.start_workflow(
+                RUN_WORKFLOW,
+                spec,
+                id=spec.run_id,
+                task_queue=runs_queue(self.cfg),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                execution_timeout=timeout,
+            )
+            self._submitted += 1
+        except WorkflowAlreadyStartedError:
+            log.info("run %s: its workflow was started before; following it", spec.run_id)
+        except RPCError as e:
+            raise Unavailable(
+                f"the Temporal cluster at {self.cfg.address} refused run {spec.run_id}: {e}",
+                hint="Check the cluster (`temporal operator cluster health`); nothing was started.",
+            ) from e
+        self._held.add(spec.run_id)
+
+    def cancel(self, run_id: str) -> Literal["dequeued", "canceled"] | None:
+        """Ask the cluster to cancel the run's workflow (whoever started it); the workflow records how it ended."""
+        assert self._tg is not None
+
+        async def cancel() -> None:
+            try:
+                await self.client.get_workflow_handle(run_id).cancel()
+            except RPCError as e:
+                log.warning("run %s: cancel not delivered: %s", run_id, e)
+
+        self._tg.start_soon(cancel)
+        return "canceled"
+
+    def running(self) -> frozenset[str]:
+        """Runs this process follows (started here or taken up after a restart)."""
+        return frozenset(self._held)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Where the runs execute, and how many this process follows."""
+        return {
+            "engine": "temporal",
+            "address": self.cfg.address,
+            "namespace": self.cfg.namespace,
+            "taskQueue": runs_queue(self.cfg),
+            "following": len(self._held),
+            "submitted": self._submitted,
+        }
+
+    async def record(self, run_id: str) -> RunRecord | None:
+        """The workflow's record of the run now; ``None`` when the cluster has no such run."""
+        handle = self.client.get_workflow_handle(run_id)
+        try:
+            found: RunRecord = await handle.query(RUN_QUERY, result_type=RunRecord)
+            return found
+        except RPCError as e:
+            if "not found" in str(e).lower():
+                return None
+            raise
+
+    async def follow(self, run_id: str) -> AsyncIterator[RunRecord]:
+        """Yield the run's record each time it changes, the last time once the workflow has ended."""
+        self._held.add(run_id)
+        handle = self.client.get_workflow_handle(run_id, result_type=RunRecord)
+        last: str | None = None
+        try:
+            while True:
+                desc = await handle.describe()
+                ended = desc.status not in (WorkflowExecutionStatus.RUNNING, None)
+                if ended:
+                    try:
+                        record: RunRecord | None = await handle.result()
+                    except WorkflowFailureError:
+                        record = await self.record(run_id)
+                else:
+                    record = await self.record(run_id)
+                if record is not None:
+                    shown = record.model_dump_json()
+                    if shown != last:
+                        last = shown
+                        yield record
+                if ended:
+                    return
+                await anyio.sleep(FOLLOW_INTERVAL)
+        finally:
+            self._held.discard(run_id)

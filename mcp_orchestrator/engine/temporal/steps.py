@@ -1,0 +1,155 @@
+"""Step attempts as Temporal activities, executed by ``mcp-orchestrator worker`` processes.
+
+One activity is one attempt of one step on one runtime, on the machine of the worker process that polls
+its backend's task queue. The process tree of a CLI step lives and dies with the activity: the activity
+heartbeats every second (with the step's latest progress line as its details), learns of a cancellation
+through that heartbeat, and its cancellation kills the tree. A step's full output is spooled in the
+worker process's data directory; the bounded excerpt travels back in the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from mcp_orchestrator.config import Settings
+from mcp_orchestrator.contracts import RuntimeMode, Usage, WorkerRecord
+from mcp_orchestrator.engine.steps import execute_step
+from mcp_orchestrator.errors import OrchestratorError, RunFailure
+from mcp_orchestrator.guards import jail_workdir
+from mcp_orchestrator.runtimes import OutputSink, StepContext, WorkerRuntime, load_runtime
+from mcp_orchestrator.runtimes.base import bound_text
+from mcp_orchestrator.store.json_store import JsonRunStore
+
+__all__ = ["STEP_ACTIVITY", "StepActivities", "StepResult", "StepSpec", "failure_error"]
+
+log = logging.getLogger(__name__)
+
+STEP_ACTIVITY = "mcp-orchestrator.step"
+
+
+class StepSpec(BaseModel):
+    """One attempt of one step: who, what, where and under which limits."""
+
+    run_id: str
+    index: int
+    worker: WorkerRecord
+    prompt: str
+    runtime_mode: RuntimeMode
+    attempt: int = 1
+    continue_session: bool = False
+    timeout_seconds: float
+    stall_seconds: float | None = None
+
+
+class StepResult(BaseModel):
+    """What a completed attempt produced (failures are raised as ``ApplicationError`` of the class's type)."""
+
+    text: str
+    truncated: bool = False
+    output_bytes: int = 0
+    exit_code: int | None = None
+    usage: Usage | None = None
+    session_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    executed_by: str = ""
+
+
+def failure_error(failure_class: str, message: str, output_bytes: int = 0, exit_code: int | None = None) -> Exception:
+    """A step failure as the activity's error: its type is the failure class; Temporal never retries it
+    (the workflow applies the orchestrator's own retry policy, which also knows the output size)."""
+    return ApplicationError(
+        message, {"outputBytes": output_bytes, "exitCode": exit_code}, type=failure_class, non_retryable=True
+    )
+
+
+class StepActivities:
+    """The activities a worker process serves, with the runtimes it has loaded."""
+
+    def __init__(self, settings: Settings, label: str) -> None:
+        self.settings = settings
+        self.label = label
+        self.store = JsonRunStore(settings.home, fsync=settings.fsync)
+        self._runtimes: dict[str, WorkerRuntime] = {}
+
+    async def aclose(self) -> None:
+        """Close the runtimes (their clients and connections)."""
+        for runtime in self._runtimes.values():
+            await runtime.aclose()
+
+    def _runtime(self, mode: RuntimeMode) -> WorkerRuntime:
+        if mode not in self._runtimes:
+            try:
+                self._runtimes[mode] = load_runtime(mode)
+            except (LookupError, ImportError) as e:
+                raise failure_error("unavailable", f"runtime {mode!r} cannot be loaded here: {e}") from e
+        return self._runtimes[mode]
+
+    @activity.defn(name=STEP_ACTIVITY)
+    async def step(self, spec: StepSpec) -> StepResult:
+        """Run one attempt of a step here; heartbeat until it ends."""
+        try:  # the workdir is jailed to this machine's roots, whatever the server that accepted the run allowed
+            workdir = jail_workdir(spec.worker.workdir, self.settings.roots)
+        except OrchestratorError as e:
+            raise failure_error("invalid_request", f"{e} (on {self.label})") from e
+        path = self.store.step_output_path(spec.run_id, spec.index)
+        if spec.attempt > 1 and path.exists():
+            path.replace(path.with_name(f"output.attempt-{spec.attempt - 1}.log"))
+        sink = OutputSink(
+            path, excerpt_bytes=self.settings.output_excerpt_bytes, spool_cap=self.settings.output_spool_bytes
+        )
+        latest = ""
+
+        async def report(message: str) -> None:
+            nonlocal latest
+            latest = message[:200]
+
+        ctx = StepContext(
+            run_id=spec.run_id,
+            step_index=spec.index,
+            prompt=spec.prompt,
+            worker=spec.worker.model_copy(update={"workdir": str(workdir)}),
+            workdir=workdir,
+            output=sink,
+            report=report,
+            continue_session=spec.continue_session,
+            extra_env=self.settings.extra_env,
+            attempt=spec.attempt,
+        )
+        runtime = self._runtime(spec.runtime_mode)
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def beat() -> None:
+                    while True:
+                        activity.heartbeat({"progress": latest, "outputBytes": sink.total_bytes})
+                        await anyio.sleep(1.0)
+
+                tg.start_soon(beat)
+                try:
+                    outcome = await execute_step(
+                        runtime, ctx, total_seconds=spec.timeout_seconds, stall=spec.stall_seconds
+                    )
+                finally:
+                    tg.cancel_scope.cancel()
+        except RunFailure as e:
+            raise failure_error(e.failure_class, e.message, sink.total_bytes, e.exit_code) from e
+        finally:
+            sink.close()
+        text, truncated = bound_text(outcome.text, self.settings.output_excerpt_bytes)
+        details = {k: v for k, v in outcome.details.items() if k in ("flags", "home", "commands", "files_changed")}
+        return StepResult(
+            text=text,
+            truncated=truncated,
+            output_bytes=sink.total_bytes,
+            exit_code=outcome.exit_code,
+            usage=outcome.usage,
+            session_id=outcome.session_id,
+            details={k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in details.items()},
+            executed_by=self.label,
+        )
