@@ -486,8 +486,21 @@ class CompactView(Contract):
     # No return annotation on purpose: pydantic then keeps the fields' schema for serialization.
     @model_serializer(mode="wrap")
     def _drop_empty(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None and v != "" and v != [] and v != {}}
+        pruned: dict[str, Any] = _prune(handler(self))
+        return pruned
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and not value)
+
+
+def _prune(value: Any) -> Any:
+    """``value`` without nulls and empty strings, lists and objects, at any depth (``0`` and ``false`` stay)."""
+    if isinstance(value, dict):
+        return {k: p for k, v in value.items() if not _empty(p := _prune(v))}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
 
 
 class StepView(CompactView):
