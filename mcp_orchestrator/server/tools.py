@@ -304,7 +304,7 @@ async def list_worker_runs(
     if not 1 <= limit <= 200:
         raise InvalidArgument("limit", "must be between 1 and 200", hint="Page with cursor instead.")
     if strategy is not None and strategy not in STRATEGIES:
-        raise InvalidArgument("strategy", f"{strategy!r} is not a strategy", hint=f"One of: {', '.join(STRATEGIES)}.")
+        raise InvalidArgument("strategy", "is not a strategy", hint=f"One of: {', '.join(STRATEGIES)}.")
     return await _orch(ctx).list_runs(
         worker_name=workerName,
         agent_id=readable_agent(agentId),
