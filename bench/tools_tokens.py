@@ -46,7 +46,7 @@ async def main() -> dict[str, object]:
         "tools": len(wire["tools"]),
         "chars": _chars(wire),
         "tokens": total,
-        "goal_tokens_max": 3000,
+        "goal_tokens_max": 2000,
         "per_tool": per_tool,
     }
 

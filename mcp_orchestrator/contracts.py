@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "SCHEMA_VERSION",
     "STORE_SCHEMA_VERSION",
     "Attempt",
+    "Detail",
     "FailureClass",
     "Fallback",
     "FallbackPolicy",
@@ -25,6 +26,8 @@ __all__ = [
     "ModelName",
     "PanicState",
     "Priority",
+    "ProbeBrief",
+    "ReadinessSummary",
     "RouteCandidate",
     "RoutingDecision",
     "Run",
@@ -36,12 +39,16 @@ __all__ = [
     "RunList",
     "RunStatus",
     "RunSummary",
+    "RunView",
+    "RuntimeBrief",
     "RuntimeInfo",
     "RuntimeList",
     "RuntimeMode",
+    "RuntimeSummary",
     "SchedulerView",
     "Step",
     "StepStatus",
+    "StepView",
     "StrategyName",
     "Usage",
     "Verdict",
@@ -74,6 +81,8 @@ StrategyName = Literal[
     "parallel_generate_adjudicate",
 ]
 Priority = Literal["interactive", "batch"]
+# How much a result says: "compact" (the default view: what a caller acts on) or "full" (the whole record).
+Detail = Literal["compact", "full"]
 FailureClass = Literal[
     "timeout",
     "stalled",
@@ -262,10 +271,12 @@ class RunBudget(Contract):
     max_cost_usd: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
-# ``dispatch_task.budget``: a tool's input schema describes the budget inline (tools/list carries no $ref).
+# ``dispatch_task.budget``: a tool's input schema describes the budget inline (tools/list carries no $ref), without
+# the model's docstring (the tool's description says what a budget does).
+_budget_argument = {k: v for k, v in RunBudget.model_json_schema(by_alias=True).items() if k != "description"}
 RunBudgetArgument = Annotated[
     RunBudget | None,
-    WithJsonSchema({"anyOf": [RunBudget.model_json_schema(by_alias=True), {"type": "null"}], "default": None}),
+    WithJsonSchema({"anyOf": [_budget_argument, {"type": "null"}], "default": None}),
 ]
 
 
@@ -460,3 +471,93 @@ class RunEvent(Contract):
     routing: RoutingDecision | None = None
     principal: str | None = None  # audit: the credential's id (never the token)
     tool: str | None = None  # audit: the tool called
+
+
+# ---- compact views: what a calling model reads by default (``detail: "full"`` gives the whole record) --------
+
+
+class CompactView(Contract):
+    """A result view that leaves out nulls and empty fields when serialized.
+
+    Every view's fields are a subset of its full record's, with compatible types, so one advertised
+    ``outputSchema`` validates both the view and the full record.
+    """
+
+    # No return annotation on purpose: pydantic then keeps the fields' schema for serialization.
+    @model_serializer(mode="wrap")
+    def _drop_empty(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        pruned: dict[str, Any] = _prune(handler(self))
+        return pruned
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and not value)
+
+
+def _prune(value: Any) -> Any:
+    """``value`` without nulls and empty strings, lists and objects, at any depth (``0`` and ``false`` stay)."""
+    if isinstance(value, dict):
+        return {k: p for k, v in value.items() if not _empty(p := _prune(v))}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+class StepView(CompactView):
+    """One step of a run view: who did it and how it ended; a failed step also says why and where it ran."""
+
+    worker_name: str
+    role: str
+    status: StepStatus
+    failure_class: FailureClass | None = None
+    verdict: str | None = None  # a reviewer's decision
+    output: str = ""  # a failed step's output, cut short
+    attempts: list[Attempt] = Field(default_factory=list)  # failed steps only
+    routing: RoutingDecision | None = None  # failed steps only
+
+
+class RunView(CompactView):
+    """A run as ``dispatch_task``, ``get_run`` and ``cancel_run`` return it by default."""
+
+    run_id: str
+    status: RunStatus
+    strategy: StrategyName
+    answer: str = ""  # the final answer's excerpt
+    steps: list[StepView] = Field(default_factory=list)
+    error: RunError | None = None
+    next: str = ""  # what the caller can do now
+    notice: str | None = None
+
+
+class ProbeBrief(CompactView):
+    """One readiness probe in a summary: its verdict and, when it is not ok, how to fix it."""
+
+    probe: str
+    status: Literal["ok", "warn", "fail"]
+    summary: str
+    remediation: str = ""
+
+
+class ReadinessSummary(CompactView):
+    """The ``readiness`` report in short: failing and warning probes first, passing ones by name."""
+
+    status: Literal["ok", "warn", "fail"]
+    counts: dict[str, int]
+    probes: list[ProbeBrief]
+    ok: list[str] = Field(default_factory=list)
+
+
+class RuntimeBrief(CompactView):
+    """One runtime adapter in a summary: can it run now, its version, what to do about it."""
+
+    mode: RuntimeMode
+    model: ModelName
+    status: Literal["ready", "unavailable"]
+    version: str | None = None
+    detail: str = ""
+
+
+class RuntimeSummary(CompactView):
+    """The ``runtimes`` result in short: unavailable adapters first, no capabilities."""
+
+    runtimes: list[RuntimeBrief]

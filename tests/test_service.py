@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from support.records import full
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.server import build_server
@@ -23,7 +24,7 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
 
 
 async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await c.call_tool(tool, args)
+    result = await c.call_tool(tool, full(tool, args))
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content

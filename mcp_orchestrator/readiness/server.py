@@ -28,7 +28,7 @@ from mcp_orchestrator.readiness.models import ProbeResult, ProbeStatus
 __all__ = ["TOKEN_BUDGET", "ToolLister", "probe_server"]
 
 PROBE = "server"
-TOKEN_BUDGET = 3000  # tools/list, compact JSON characters / 4 (the e2e contract test's budget)
+TOKEN_BUDGET = 2000  # tools/list, compact JSON characters / 4 (the e2e contract test's budget)
 ToolLister = Callable[[], Awaitable[list[Tool]]]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,12 +12,20 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import ToolAnnotations
-from pydantic import ValidationError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ValidationError
 
 from mcp_orchestrator.errors import OrchestratorError, UnknownArgument
 
-__all__ = ["DuplicateToolError", "StrictTool", "ToolRegistry", "ToolSpec", "compact_schema", "one_line"]
+__all__ = [
+    "DuplicateToolError",
+    "StrictTool",
+    "ToolRegistry",
+    "ToolSpec",
+    "compact_schema",
+    "one_line",
+    "structured_result",
+]
 
 
 class DuplicateToolError(OrchestratorError):
@@ -25,10 +34,15 @@ class DuplicateToolError(OrchestratorError):
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """A tool function with its wire name and annotations."""
+    """A tool function with its wire name and annotations.
+
+    ``output``: the result model to advertise when the function returns one of several views (a
+    compact view or the full record); every view must validate against its compacted schema.
+    """
 
     fn: Callable[..., Any]
     annotations: ToolAnnotations
+    output: type[BaseModel] | None = None
 
     @property
     def name(self) -> str:
@@ -40,7 +54,7 @@ _OUTPUT_ONLY_DROP = frozenset({"description", "enum", "format", "additionalPrope
 
 
 def compact_schema(node: Any, *, output: bool = False) -> Any:
-    """The same JSON Schema with less text: no titles, no null defaults; optional inputs without null.
+    """The same JSON Schema with less text: no titles, no null or false defaults; optional inputs without null.
 
     With ``output``, also drop what only documents a result (descriptions, enums, formats) and
     describe nested objects only as objects: the full result schemas are published in
@@ -54,7 +68,11 @@ def compact_schema(node: Any, *, output: bool = False) -> Any:
         return {"type": "object"}  # nested result objects are described by contracts/, not here
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key == "title" or (key == "default" and value is None) or (output and key in _OUTPUT_ONLY_DROP):
+        if (
+            key == "title"
+            or (key == "default" and (value is None or value is False))
+            or (output and key in _OUTPUT_ONLY_DROP)
+        ):
             continue
         if output and key == "$defs":
             continue
@@ -73,6 +91,15 @@ def compact_schema(node: Any, *, output: bool = False) -> Any:
                 if "enum" in out:
                     out["enum"] = [*out["enum"], None]
     return out
+
+
+def outline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A compacted result schema cut to its outline: an object and the names of its properties.
+
+    The calling model needs the names of what comes back; types and which fields are always there
+    are published in ``contracts/``. Every result valid against ``schema`` is valid against its outline.
+    """
+    return {"type": "object", "properties": {key: {} for key in schema.get("properties", {})}}
 
 
 def one_line(tool: str, error: ValidationError) -> str:
@@ -101,11 +128,23 @@ class StrictTool(Tool):
                 guess = lowered.get(name.lower()) or next(iter(difflib.get_close_matches(name, valid, n=1)), None)
                 raise ToolError(f"Error executing tool {self.name}: {UnknownArgument(self.name, name, guess, valid)}")
         try:
-            return await super().run(arguments, context, convert_result)
+            result = await super().run(arguments, context, convert_result=False)
         except ToolError as e:
             if isinstance(e.__cause__, ValidationError):
                 raise ToolError(one_line(self.name, e.__cause__)) from e.__cause__
             raise
+        if not convert_result:
+            return result
+        if isinstance(result, BaseModel) and self.fn_metadata.output_schema is not None:
+            return structured_result(result)
+        return self.fn_metadata.convert_result(result)
+
+
+def structured_result(model: BaseModel) -> CallToolResult:
+    """A contract as a tool result: the structured content, and the same JSON, compact, as the text block."""
+    structured = model.model_dump(mode="json", by_alias=True)
+    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 class ToolRegistry:
@@ -121,8 +160,11 @@ class ToolRegistry:
         doc = inspect.cleandoc(spec.fn.__doc__ or "")
         tool = StrictTool.from_function(spec.fn, name=spec.name, description=doc, annotations=spec.annotations)
         tool.parameters = {**compact_schema(tool.parameters), "additionalProperties": False}
+        if spec.output is not None:
+            tool.fn_metadata.output_model, tool.fn_metadata.wrap_output = spec.output, False
+            tool.fn_metadata.output_schema = spec.output.model_json_schema(by_alias=True)
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, output=True)
+            tool.fn_metadata.output_schema = outline(compact_schema(tool.fn_metadata.output_schema, output=True))
         self._tools[spec.name] = tool
 
     def tools(self) -> list[Tool]:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Literal, ParamSpec, TypeVar
+from typing import Literal, ParamSpec, TypeVar, cast, get_args
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import Tool, ToolAnnotations
 
 from mcp_orchestrator.contracts import (
+    Detail,
     ModelName,
     PanicState,
     Priority,
+    ReadinessSummary,
     Run,
     RunBudgetArgument,
     RunList,
     RuntimeList,
     RuntimeMode,
+    RuntimeSummary,
+    RunView,
     SchedulerView,
     StrategyName,
     Worker,
@@ -32,6 +36,7 @@ from mcp_orchestrator.readiness import ReadinessReport, run_probes
 from mcp_orchestrator.server.identity import act_as, caller, readable_agent, require, visible
 from mcp_orchestrator.server.registry import ToolSpec
 from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.views import readiness_summary, run_view, runtime_summary
 from mcp_orchestrator.service import Orchestrator
 from mcp_orchestrator.service.adapters import describe_runtimes, worker_runtime_status
 from mcp_orchestrator.service.events import RunEvent
@@ -43,6 +48,7 @@ T = TypeVar("T")
 
 Ctx = Context[AppState]
 MAX_WAIT = 600.0
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 
 
 def _tool_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -126,7 +132,7 @@ async def spawn_worker(
     stallSeconds: float | None = None,
     modelName: str | None = None,
 ) -> Worker:
-    """Create a named worker. model 'mock' needs no API key; workdir must be inside an allowed root."""
+    """Create a named worker (model mock needs no key); workdir must be under an allowed root."""
     act_as(agentId)
     if role is not None and not (1 <= len(role) <= 64 and role.replace("_", "").replace("-", "").isalnum()):
         raise InvalidArgument("role", "must be 1-64 letters, digits, - or _", hint="e.g. 'writer' or 'reviewer'.")
@@ -158,23 +164,29 @@ async def list_workers(ctx: Ctx, status: Literal["idle", "busy", "stopped"] | No
     return WorkerList(workers=await orch.io(lambda: [with_runtime_status(w) for w in workers]))
 
 
+def _run(run: Run, detail: Detail | None) -> Run | RunView:
+    return run if detail == "full" else run_view(run)
+
+
 @_tool_errors
-async def runtimes(ctx: Ctx) -> RuntimeList:
-    """Runtime adapters: status (ready/unavailable, version, how to fix) and capabilities."""
+async def runtimes(ctx: Ctx, detail: Detail | None = None) -> RuntimeList | RuntimeSummary:
+    """Runtime adapters: ready or not, version, how to fix. detail full adds capabilities."""
     require("runs:read")
-    return RuntimeList(runtimes=await _orch(ctx).io(describe_runtimes))
+    found = await _orch(ctx).io(describe_runtimes)
+    return RuntimeList(runtimes=found) if detail == "full" else runtime_summary(found)
 
 
 @_tool_errors
-async def readiness(ctx: Ctx) -> ReadinessReport:
-    """Probes of CLIs, SDKs, store, server, workers: ok/warn/fail, evidence, fix."""
+async def readiness(ctx: Ctx, detail: Detail | None = None) -> ReadinessReport | ReadinessSummary:
+    """Probe CLIs, SDKs, store, server, workers: problems first, with fixes. detail full adds evidence."""
     require("runs:read")
     server = ctx.mcp_server
 
     async def this_server() -> list[Tool]:  # never spawn a server from inside one
         return await server.list_tools()
 
-    return await run_probes(_orch(ctx).settings, lister=this_server)
+    report = await run_probes(_orch(ctx).settings, lister=this_server)
+    return report if detail == "full" else readiness_summary(report)
 
 
 async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
@@ -187,20 +199,20 @@ async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
 
 @_tool_errors
 async def diag(ctx: Ctx, window: int = 50) -> Diagnosis:
-    """Anomalies over the last `window` runs: actions with severity, evidence and a fix command."""
+    """Anomalies in the last `window` runs, with evidence and a fix command."""
     return await _diagnosis(ctx, "diag", window)
 
 
 @_tool_errors
 async def optimize(ctx: Ctx, window: int = 50) -> Diagnosis:
-    """Tuning over the last `window` runs: actions with evidence and a command."""
+    """Tuning advice from the last `window` runs, with evidence and a command."""
     return await _diagnosis(ctx, "optimize", window)
 
 
 @_tool_errors
 @_audited
 async def stop_worker(agentId: str, name: str, ctx: Ctx) -> Worker:
-    """Stop your worker: its running step is canceled and it takes no new work."""
+    """Stop your worker: its running step is canceled; it takes no new work."""
     act_as(agentId)
     return (await _orch(ctx).stop_worker(agentId, name)).to_wire()
 
@@ -223,9 +235,11 @@ async def dispatch_task(
     applyResult: bool = False,
     keepWorktrees: bool = False,
     budget: RunBudgetArgument = None,
-) -> Run:
-    """Run a task on your workers; waits up to waitSeconds, returns the run as it stands (then get_run). The
-    run outlives this call and session: stop it with cancel_run. A step over budget fails budget_exceeded."""
+    detail: Detail | None = None,
+) -> Run | RunView:
+    """Run a task on your workers; waits up to waitSeconds, returns the run so far (status, answer, steps,
+    error, next). It outlives the call: get_run follows, cancel_run stops. Whole record: detail full or
+    runs://{runId}."""
     who = act_as(agentId)
     orch = _orch(ctx)
     wait = _wait(waitSeconds)
@@ -249,7 +263,7 @@ async def dispatch_task(
         keep_worktrees=keepWorktrees,
         budget=budget,
     )
-    return (await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire()
+    return _run((await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire(), detail)
 
 
 def _progress(ctx: Ctx) -> Callable[[RunEvent], Awaitable[None]]:
@@ -264,16 +278,16 @@ def _progress(ctx: Ctx) -> Callable[[RunEvent], Awaitable[None]]:
 
 
 @_tool_errors
-async def get_run(runId: str, ctx: Ctx, waitSeconds: float = 0) -> Run:
-    """A run with its steps; waitSeconds > 0 waits for it to finish first."""
+async def get_run(runId: str, ctx: Ctx, waitSeconds: float = 0, detail: Detail | None = None) -> Run | RunView:
+    """A run as dispatch_task returns it; waitSeconds > 0 first waits for its end."""
     wait, orch = _wait(waitSeconds), _orch(ctx)
     if caller() is None:
-        return (await orch.wait_run(runId, wait, _progress(ctx))).to_wire()
+        return _run((await orch.wait_run(runId, wait, _progress(ctx))).to_wire(), detail)
     run = await orch.get_run(runId)
     visible(run.agent_id, "run", runId)  # before waiting: another agent's run is not there to wait for
     if wait > 0 and not run.terminal:
         run = await orch.wait_run(runId, wait, _progress(ctx))
-    return run.to_wire()
+    return _run(run.to_wire(), detail)
 
 
 @_tool_errors
@@ -282,18 +296,20 @@ async def list_worker_runs(
     workerName: str | None = None,
     agentId: str | None = None,
     status: Literal["accepted", "running", "completed", "failed", "canceled"] | None = None,
-    strategy: StrategyName | None = None,
+    strategy: str | None = None,  # a plain string: the strategy enum is in dispatch_task's schema once
     limit: int = 20,
     cursor: str | None = None,
 ) -> RunList:
     """Runs newest first; pass nextCursor as cursor for the next page."""
     if not 1 <= limit <= 200:
         raise InvalidArgument("limit", "must be between 1 and 200", hint="Page with cursor instead.")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise InvalidArgument("strategy", "is not a strategy", hint=f"One of: {', '.join(STRATEGIES)}.")
     return await _orch(ctx).list_runs(
         worker_name=workerName,
         agent_id=readable_agent(agentId),
         status=status,
-        strategy=strategy,
+        strategy=cast("StrategyName | None", strategy),
         limit=limit,
         cursor=cursor,
     )
@@ -301,14 +317,14 @@ async def list_worker_runs(
 
 @_tool_errors
 async def scheduler(ctx: Ctx) -> SchedulerView:
-    """Queues per priority class, running per cap, oldest wait, throughput, per live server."""
+    """Queue depth per priority, running steps, oldest wait, throughput, per live server."""
     require("runs:read")
     return await _orch(ctx).scheduler_overview()
 
 
 @_tool_errors
 @_audited
-async def cancel_run(agentId: str, runId: str, ctx: Ctx) -> Run:
+async def cancel_run(agentId: str, runId: str, ctx: Ctx, detail: Detail | None = None) -> Run | RunView:
     """Cancel your run; its workers' processes are stopped."""
     act_as(agentId)
     orch = _orch(ctx)
@@ -316,31 +332,34 @@ async def cancel_run(agentId: str, runId: str, ctx: Ctx) -> Run:
     run = (await orch.cancel_run(agentId, runId)).to_wire()
     if before.terminal:
         run.notice = f"Nothing was canceled: the run had already ended ({before.status})."
-    return run
+    return _run(run, detail)
 
 
 @_tool_errors
 @_audited
 async def panic(agentId: str, reason: str, ctx: Ctx) -> PanicState:
-    """Emergency stop: cancels running steps; mutating tools refuse until `mcp-orchestrator panic off`."""
+    """Emergency stop: cancels running steps; writes are refused until `mcp-orchestrator panic off`."""
     act_as(agentId)
     return await _orch(ctx).panic(agentId, reason)
 
 
-_READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+# idempotentHint and destructiveHint mean something only for tools that write (MCP spec): read-only tools omit them.
+_READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(spawn_worker, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)),
     ToolSpec(list_workers, _READ),
-    ToolSpec(runtimes, _READ),
-    ToolSpec(readiness, _READ),
+    ToolSpec(runtimes, _READ, RuntimeSummary),
+    ToolSpec(readiness, _READ, ReadinessSummary),
     ToolSpec(stop_worker, _DESTRUCTIVE),
-    ToolSpec(dispatch_task, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
-    ToolSpec(get_run, _READ),
+    ToolSpec(
+        dispatch_task, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True), RunView
+    ),
+    ToolSpec(get_run, _READ, RunView),
     ToolSpec(list_worker_runs, _READ),
     ToolSpec(scheduler, _READ),
-    ToolSpec(cancel_run, _DESTRUCTIVE),
+    ToolSpec(cancel_run, _DESTRUCTIVE, RunView),
     ToolSpec(panic, _DESTRUCTIVE),
     ToolSpec(diag, _READ),
     ToolSpec(optimize, _READ),

@@ -14,6 +14,7 @@ import httpx2
 import pytest
 from auth_support import HEADERS, INIT, Tokens, authed_client, issue_tokens, serving, text_of
 from mcp.shared.auth import ProtectedResourceMetadata
+from support.records import full
 from support.servers import REPO
 
 from mcp_orchestrator.observability.logcheck import validate_log
@@ -25,7 +26,7 @@ SEEN: list[str] = []  # every tool result text of this module's calls, scanned f
 
 
 async def _ok(client: Any, tool: str, **args: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, args)
+    result = await client.call_tool(tool, full(tool, args))
     SEEN.append(text_of(result))
     assert not result.is_error, f"{tool}({args}) failed: {text_of(result)}"
     out: dict[str, Any] = result.structured_content

@@ -28,6 +28,7 @@ from support.cli_harness import CLI_MODELS, MODEL_NAMES, cli_binary, require_cli
 from support.executors import executor_process
 from support.model_server import ModelServer, Turn
 from support.procs import alive, cmdline, descendants, pids_with_arg
+from support.records import full
 from test_real_clis import RESUME_FLAG, sleepers
 
 from mcp_orchestrator.runtimes.cli import ADAPTERS
@@ -118,7 +119,7 @@ class Server:
 
     async def call(self, tool: str, **args: Any) -> dict[str, Any]:
         """Call ``tool``; it must succeed. Returns its structured (wire, camelCase) result."""
-        result = await self.client.call_tool(tool, args)
+        result = await self.client.call_tool(tool, full(tool, args))
         assert not result.is_error, f"{tool}({args}) failed: {_text(result)}"
         assert result.structured_content is not None
         return result.structured_content

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
+from support.records import full
 from support.servers import REPO, stdio_params
 
 __all__ = ["call", "cli", "eventually", "processes_in", "session"]
@@ -23,7 +24,7 @@ def session(env: dict[str, str]) -> Client:
 
 async def call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     """A tool call that must succeed; its structured result."""
-    result = await client.call_tool(tool, args)
+    result = await client.call_tool(tool, full(tool, args))
     assert not result.is_error, f"{tool}({args}): {result.content}"
     assert result.structured_content is not None
     return result.structured_content

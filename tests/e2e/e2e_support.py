@@ -12,6 +12,7 @@ import anyio
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.types import CallToolResult, TextContent, TextResourceContents
+from support.records import full
 from support.servers import REPO, http_server, stdio_params
 
 __all__ = ["TOOLS", "TRANSPORTS", "Progress", "connect", "ok", "panic_cli", "read_text", "refused", "text_of"]
@@ -61,8 +62,9 @@ def text_of(result: CallToolResult) -> str:
 
 
 async def ok(client: Client, tool: str, args: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Call ``tool``; it must succeed. Returns its structured result (camelCase, as on the wire)."""
-    result = await client.call_tool(tool, args, **kwargs)
+    """Call ``tool``; it must succeed. Returns its structured result (camelCase, as on the wire): the full
+    record of a tool with a compact view unless ``args`` choose a ``detail``."""
+    result = await client.call_tool(tool, full(tool, args), **kwargs)
     assert not result.is_error, f"{tool}({args}) failed: {text_of(result)}"
     assert result.structured_content is not None, f"{tool} returned no structuredContent"
     # The text block mirrors the structured result: clients that read only text see the same thing.

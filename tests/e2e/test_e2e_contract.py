@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 READ_ONLY = {"list_workers", "runtimes", "readiness", "scheduler", "get_run", "list_worker_runs", "diag", "optimize"}
 DESTRUCTIVE = {"stop_worker", "cancel_run", "panic"}
 MUTATING = TOOLS - READ_ONLY
-TOKEN_BUDGET = 3000
+TOKEN_BUDGET = 2000
 
 
 @pytest.fixture

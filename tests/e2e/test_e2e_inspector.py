@@ -84,7 +84,7 @@ async def test_inspector_over_stdio(inspector: Inspector, root: Path) -> None:
     assert worker["runtimeMode"] == "mock"
     assert worker["workdir"] == str(root)
 
-    args = {"agentId": "inspector", "task": "hello from the inspector", "waitSeconds": 30}
+    args = {"agentId": "inspector", "task": "hello from the inspector", "waitSeconds": 30, "detail": "full"}
     dispatched = await inspector(
         target, "--method", "tools/call", "--tool-name", "dispatch_task", "--tool-args-json", json.dumps(args)
     )
@@ -95,7 +95,15 @@ async def test_inspector_over_stdio(inspector: Inspector, root: Path) -> None:
 
     # State survives the server process: a later process reads the run, as a tool and as a resource.
     got = await inspector(
-        target, "--method", "tools/call", "--tool-name", "get_run", "--tool-arg", f"runId={run['runId']}"
+        target,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_run",
+        "--tool-arg",
+        f"runId={run['runId']}",
+        "--tool-arg",
+        "detail=full",
     )
     assert got["result"]["structuredContent"] == run
     resource = await inspector(target, "--method", "resources/read", "--uri", f"runs://{run['runId']}")

@@ -26,6 +26,7 @@ if "routing" not in Step.model_fields:
 from gateway_support import FIXTURES, wait_until
 from mcp import Client
 from support.procs import alive
+from support.records import full
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.gateway import GatewayConfig
@@ -47,7 +48,7 @@ async def server(data_home: Path, root: Path, **gateway: Any) -> AsyncIterator[C
 
 async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
     """Call ``tool``; it must succeed. Its structured (camelCase) result."""
-    result = await c.call_tool(tool, args)
+    result = await c.call_tool(tool, full(tool, args))
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
+from support.records import full
 from support.servers import REPO
 
 from mcp_orchestrator.config import Settings
@@ -45,7 +46,7 @@ async def cli(env: dict[str, str], *args: str) -> CliResult:
 
 async def call(client: Client, tool: str, /, **args: Any) -> dict[str, Any]:
     """Call ``tool``; it must succeed. Returns its structured result."""
-    result = await client.call_tool(tool, args)
+    result = await client.call_tool(tool, full(tool, args))
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content

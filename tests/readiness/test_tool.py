@@ -21,7 +21,7 @@ async def test_the_readiness_tool_returns_the_report(probe_settings: Settings) -
         tool = listed["readiness"]
         assert tool.annotations is not None and tool.annotations.read_only_hint is True
         before = descendants(os.getpid())
-        result = await client.call_tool("readiness", {})
+        result = await client.call_tool("readiness", {"detail": "full"})
         assert not result.is_error, result.content
         assert result.structured_content is not None
         report = ReadinessReport.model_validate(result.structured_content)

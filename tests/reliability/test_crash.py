@@ -20,6 +20,7 @@ import anyio
 import pytest
 from mcp import Client
 from support.executors import inline
+from support.records import full
 from support.servers import REPO, ServerProcess, stdio_params
 
 from mcp_orchestrator.contracts import RunRecord, Step, WorkerRecord, utcnow
@@ -61,7 +62,7 @@ async def http_servers(env: dict[str, str], logs: Path, count: int) -> AsyncIter
 
 async def call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     """Call a tool that must succeed; return its structured result."""
-    result = await client.call_tool(tool, args, read_timeout_seconds=60)
+    result = await client.call_tool(tool, full(tool, args), read_timeout_seconds=60)
     assert not result.is_error, f"{tool}({args}) failed: {result.content}"
     assert result.structured_content is not None
     return result.structured_content

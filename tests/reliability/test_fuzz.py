@@ -292,7 +292,7 @@ def test_dispatch_task_malformed(fuzz: Fuzz, data: st.DataObject) -> None:
             },
         )
     )
-    result = fuzz.call("dispatch_task", args)
+    result = fuzz.call("dispatch_task", {**args, "detail": "full"})  # the full record names its agent
     if not result.is_error:
         run = result.structured_content
         assert run is not None

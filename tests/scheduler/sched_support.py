@@ -25,6 +25,7 @@ import anyio
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from support.procs import alive, descendants, pids_with_arg
+from support.records import full
 from support.servers import ServerProcess
 
 __all__ = [
@@ -112,7 +113,7 @@ def _text(result: CallToolResult) -> str:
 
 async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
     """Call a tool that must succeed; its structured (camelCase) result."""
-    result = await client.call_tool(tool, args, read_timeout_seconds=CALL_TIMEOUT)
+    result = await client.call_tool(tool, full(tool, args), read_timeout_seconds=CALL_TIMEOUT)
     assert not result.is_error, f"{tool}({args}) failed: {_text(result)}"
     content: dict[str, Any] | None = result.structured_content
     assert content is not None

@@ -39,6 +39,7 @@ from mcp.types import TextContent, TextResourceContents
 from support.cli_harness import cli_binary, require_cli, token
 from support.loopback import CODEX_KEY_VAR, loopback_env
 from support.model_server import Api, Envelope, ModelServer, RecordedRequest, Turn
+from support.records import full
 from support.servers import REPO
 
 from mcp_orchestrator.runtimes.cli import ADAPTERS
@@ -102,7 +103,7 @@ class Server:
 
     async def call(self, tool: str, **args: Any) -> dict[str, Any]:
         """Call ``tool``; it must succeed. Returns its structured (wire, camelCase) result."""
-        result = await self.client.call_tool(tool, args)
+        result = await self.client.call_tool(tool, full(tool, args))
         self.seen.append(_text(result))
         self.seen.append(json.dumps(result.structured_content))
         assert not result.is_error, f"{tool}({args}) failed: {_text(result)}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client
+from support.records import full
 
 __all__ = ["AGENT", "call", "dispatch", "git", "make_repo", "read_text", "spawn", "tool_error"]
 
@@ -38,7 +39,7 @@ def make_repo(path: Path, files: dict[str, str]) -> Path:
 
 async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
     """Call ``tool``; it must succeed. Its structured (camelCase) result."""
-    result = await c.call_tool(tool, args)
+    result = await c.call_tool(tool, full(tool, args))
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content

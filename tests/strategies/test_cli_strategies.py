@@ -23,6 +23,7 @@ from strategies_support import AGENT, git, make_repo, read_text
 from support.cli_harness import CLI_MODELS, MODEL_NAMES, cli_binary, require_cli, token
 from support.loopback import loopback_env
 from support.model_server import ModelServer, Turn
+from support.records import full
 
 from mcp_orchestrator.runtimes.cli import ADAPTERS
 from mcp_orchestrator.strategies.prompts import heading
@@ -75,7 +76,7 @@ class Server:
         return f"{short}-{self.tok}"
 
     async def call(self, tool: str, **args: Any) -> dict[str, Any]:
-        result = await self.client.call_tool(tool, args)
+        result = await self.client.call_tool(tool, full(tool, args))
         assert not result.is_error, result.content
         assert result.structured_content is not None
         return result.structured_content

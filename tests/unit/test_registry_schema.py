@@ -13,12 +13,22 @@ from pydantic import BaseModel
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import (
+    Attempt,
     PanicState,
+    ProbeBrief,
+    ReadinessSummary,
+    RoutingDecision,
     Run,
     RunError,
     RunList,
     RunSummary,
+    RuntimeBrief,
+    RuntimeInfo,
+    RuntimeList,
+    RuntimeSummary,
+    RunView,
     Step,
+    StepView,
     Usage,
     Worker,
     WorkerList,
@@ -26,7 +36,7 @@ from mcp_orchestrator.contracts import (
 )
 from mcp_orchestrator.observability.models import Action, Diagnosis
 from mcp_orchestrator.server import build_server
-from mcp_orchestrator.server.registry import DuplicateToolError, ToolRegistry, compact_schema
+from mcp_orchestrator.server.registry import DuplicateToolError, ToolRegistry, compact_schema, outline
 from mcp_orchestrator.server.tools import TOOLS
 
 
@@ -39,17 +49,19 @@ def _registry() -> ToolRegistry:
 
 OUTPUT = {t.name: t.fn_metadata.output_schema for t in _registry().tools()}
 INPUT = {t.name: t.parameters for t in _registry().tools()}
-RESULT_MODEL: dict[str, type[BaseModel]] = {
-    "spawn_worker": Worker,
-    "stop_worker": Worker,
-    "list_workers": WorkerList,
-    "dispatch_task": Run,
-    "get_run": Run,
-    "cancel_run": Run,
-    "list_worker_runs": RunList,
-    "panic": PanicState,
-    "diag": Diagnosis,
-    "optimize": Diagnosis,
+# Every result model a tool can return: a tool with a compact view returns it or the full record.
+RESULT_MODEL: dict[str, tuple[type[BaseModel], ...]] = {
+    "spawn_worker": (Worker,),
+    "stop_worker": (Worker,),
+    "list_workers": (WorkerList,),
+    "dispatch_task": (RunView, Run),
+    "get_run": (RunView, Run),
+    "cancel_run": (RunView, Run),
+    "runtimes": (RuntimeSummary, RuntimeList),
+    "list_worker_runs": (RunList,),
+    "panic": (PanicState,),
+    "diag": (Diagnosis,),
+    "optimize": (Diagnosis,),
 }
 
 
@@ -202,7 +214,43 @@ def _samples() -> dict[type[BaseModel], list[BaseModel]]:
         ended_at=_now_plus(1),
         task="t",
     )
+    view_full = RunView(
+        run_id=run_full.run_id,
+        status="failed",
+        strategy="single_worker",
+        answer="a",
+        steps=[
+            StepView(
+                worker_name="w",
+                role="writer",
+                status="failed",
+                failure_class="rate_limited",
+                output="rate_limited: slow down",
+                attempts=[Attempt(attempt=1, runtime_mode="cli", started_at=_now_plus(0))],
+                routing=RoutingDecision(strategy="pinned", chosen="cli"),
+            ),
+            StepView(worker_name="v", role="reviewer", status="completed", verdict="approve"),
+        ],
+        error=RunError(failure_class="rate_limited", message="slow down"),
+        next="dispatch again later",
+        notice="n",
+    )
+    info = RuntimeInfo(mode="cli", model="codex_cli", status="ready", version="1.0.0", capabilities={"x": 1})
     return {
+        RunView: [RunView(run_id=run_min.run_id, status="accepted", strategy="single_worker"), view_full],
+        RuntimeSummary: [
+            RuntimeSummary(runtimes=[]),
+            RuntimeSummary(runtimes=[RuntimeBrief(mode="mock", model="mock", status="unavailable", detail="d")]),
+        ],
+        RuntimeList: [RuntimeList(runtimes=[info])],
+        ReadinessSummary: [
+            ReadinessSummary(status="ok", counts={"ok": 1}, probes=[], ok=["store"]),
+            ReadinessSummary(
+                status="fail",
+                counts={"fail": 1},
+                probes=[ProbeBrief(probe="cli:codex", status="fail", summary="s", remediation="r")],
+            ),
+        ],
         Worker: [worker_min, worker_full],
         WorkerList: [WorkerList(workers=[]), WorkerList(workers=[worker_min, worker_full])],
         Run: [run_min, run_full],
@@ -227,8 +275,37 @@ def _samples() -> dict[type[BaseModel], list[BaseModel]]:
 
 @pytest.mark.parametrize("name", sorted(RESULT_MODEL))
 def test_result_contracts_validate_against_the_compacted_schema(name: str) -> None:
-    for sample in _samples()[RESULT_MODEL[name]]:
-        validate(OUTPUT[name], sample.model_dump(mode="json", by_alias=True))
+    for model in RESULT_MODEL[name]:
+        for sample in _samples()[model]:
+            validate(OUTPUT[name], sample.model_dump(mode="json", by_alias=True))
+
+
+@pytest.mark.parametrize("name", sorted(RESULT_MODEL))
+def test_every_field_of_every_view_is_named_in_the_outline(name: str) -> None:
+    """The outline is what the calling model reads: it names the fields of the default view."""
+    advertised = set(OUTPUT[name]["properties"])
+    default = RESULT_MODEL[name][0]
+    assert advertised == {f.alias or k for k, f in default.model_fields.items()}
+
+
+def test_outline_keeps_names_only() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "array"}}, "required": ["a"]}
+    assert outline(schema) == {"type": "object", "properties": {"a": {}, "b": {}}}
+
+
+def test_the_compact_views_leave_out_nulls_and_empty_fields() -> None:
+    view = RunView(
+        run_id="r",
+        status="running",
+        strategy="single_worker",
+        steps=[StepView(worker_name="w", role="writer", status="running")],
+    )
+    assert view.model_dump(mode="json") == {
+        "runId": "r",
+        "status": "running",
+        "strategy": "single_worker",
+        "steps": [{"workerName": "w", "role": "writer", "status": "running"}],
+    }
 
 
 @pytest.mark.anyio
@@ -260,7 +337,10 @@ async def test_real_results_validate_against_the_advertised_schemas(settings: Se
         slow = await call(
             "dispatch_task", {"agentId": "a", "task": "[[mock delay=30]]", "workers": ["w1"], "waitSeconds": 0}
         )
-        await call("get_run", {"runId": ok["runId"]})
+        compact = await call("get_run", {"runId": ok["runId"]})
+        assert compact["answer"] and "task" not in compact  # the compact view, the answer on top
+        whole = await call("get_run", {"runId": ok["runId"], "detail": "full"})
+        assert whole["steps"][0]["output"].startswith(compact["answer"][:20])
         page = await call("list_worker_runs", {"limit": 1})
         assert page["nextCursor"] is not None
         await call("list_worker_runs", {"limit": 1, "cursor": page["nextCursor"]})
@@ -270,9 +350,15 @@ async def test_real_results_validate_against_the_advertised_schemas(settings: Se
         if "runtimes" in listed:
             described = await call("runtimes", {})
             assert any(r["mode"] == "mock" and r["status"] == "ready" for r in described["runtimes"])
+            assert not any("capabilities" in r for r in described["runtimes"])
+            full = await call("runtimes", {"detail": "full"})
+            assert all("capabilities" in r for r in full["runtimes"])
             view = await call("scheduler", {})
             assert set(view["depth"]) == {"interactive", "batch"}
-        report = await call("readiness", {})
+        summary = await call("readiness", {})
+        assert "store" in summary["ok"]  # passing probes by name only
+        assert all(p["status"] != "ok" and "evidence" not in p for p in summary["probes"])
+        report = await call("readiness", {"detail": "full"})
         probes = {p["probe"]: p for p in report["probes"]}
         assert probes["store"]["status"] == "ok", probes["store"]
         assert probes["server"]["evidence"]["facts"]["mode"] == "in-process"  # no server spawned from a server

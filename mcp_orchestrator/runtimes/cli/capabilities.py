@@ -6,21 +6,17 @@ first, then ``PATH``; nothing else (a development checkout's ``.tools`` is not s
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from mcp_orchestrator.runtimes.cli.templates import ADAPTERS, Adapter
+from mcp_orchestrator.runtimes.cli.versions import binary_version
 
 __all__ = ["AdapterCapabilities", "adapter_status", "cli_capabilities", "find_binary", "get_adapter"]
-
-_VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:[-+.][0-9A-Za-z.-]+)?")
 
 
 class AdapterCapabilities(BaseModel):
@@ -93,28 +89,6 @@ def find_binary(model: str, environ: Mapping[str, str] | None = None) -> str | N
     return shutil.which(adapter.binary, path=env.get("PATH", os.defpath))
 
 
-@functools.lru_cache(maxsize=32)
-def _version(path: str, mtime_ns: int) -> tuple[str | None, str]:
-    """``<binary> --version`` (cached per binary file and modification time)."""
-    env = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": os.environ.get("HOME", "/"),
-        "GEMINI_CLI_NO_RELAUNCH": "true",
-        "DISABLE_AUTOUPDATER": "1",
-    }
-    try:
-        done = subprocess.run(
-            [path, "--version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=20, env=env, check=False
-        )
-    except (OSError, subprocess.SubprocessError) as e:
-        return None, f"`{path} --version` failed: {e}"
-    text = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
-    match = _VERSION_RE.search(text)
-    if done.returncode != 0 or match is None:
-        return None, f"`{path} --version` exited {done.returncode}: {text.strip()[:200]}"
-    return match.group(0), ""
-
-
 def adapter_status(model: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``{"status": "ready"|"unavailable", "binary", "version", "detail"}`` for ``model``'s CLI."""
     adapter = get_adapter(model)
@@ -131,7 +105,7 @@ def adapter_status(model: str, environ: Mapping[str, str] | None = None) -> dict
         mtime = os.stat(binary).st_mtime_ns
     except OSError as e:
         return {"status": "unavailable", "binary": binary, "version": None, "detail": str(e)}
-    version, problem = _version(binary, mtime)
+    version, problem = binary_version(binary, mtime)
     if version is None:
         return {"status": "unavailable", "binary": binary, "version": None, "detail": problem}
     detail = "" if version == adapter.pinned_version else f"tested with {adapter.pinned_version}"
