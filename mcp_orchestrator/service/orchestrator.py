@@ -176,7 +176,7 @@ class Orchestrator:
             held = self.engine.running() | self.engine.queued()
             if not held:
                 continue
-            panic = await self.io(self.store.get_panic)
+            panic = await self._get_panic()
             if panic.engaged:
                 for run_id in held:
                     await self._cancel_here(run_id, f"panic engaged by {panic.engaged_by}: {panic.reason}")
@@ -264,7 +264,7 @@ class Orchestrator:
     async def guard_write(self, agent_id: object) -> str:
         """Validate the caller and refuse while the panic switch is engaged."""
         agent = check_agent_id(agent_id)
-        panic = await self.io(self.store.get_panic)
+        panic = await self._get_panic()
         if panic.engaged:
             raise PanicEngaged(panic.reason, panic.engaged_by)
         return agent
@@ -650,22 +650,47 @@ class Orchestrator:
         agent = check_agent_id(agent_id)
         if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000 or "\x00" in reason:
             raise InvalidArgument("reason", "must be 1-1000 characters without NUL", hint="Say why work must stop.")
-        current = await self.io(self.store.get_panic)
+        current = await self._get_panic()
         if current.engaged:
             return current
         state = PanicState(engaged=True, reason=self.redactor.text(reason), engaged_by=agent, engaged_at=utcnow())
-        await self.io(self.store.set_panic, state)
+        await self._set_panic(state)
         for run_id in self.engine.running() | self.engine.queued():
             await self._cancel_here(run_id, f"panic engaged by {agent}: {reason}")
+        if self.settings.engine == "temporal":  # and every run of the cluster, whichever server started it
+            from mcp_orchestrator.engine.temporal.engine import TemporalEngine
+
+            assert isinstance(self.engine, TemporalEngine)
+            await self.engine.cancel_all()
         return state
+
+    async def _get_panic(self) -> PanicState:
+        """The panic switch: this data directory's, or on the Temporal engine the cluster's as well."""
+        local = await self.io(self.store.get_panic)
+        if local.engaged or self.settings.engine != "temporal" or self._engine is None:
+            return local
+        from mcp_orchestrator.engine.temporal.engine import TemporalEngine
+
+        assert isinstance(self.engine, TemporalEngine)
+        return await self.engine.get_panic()
+
+    async def _set_panic(self, state: PanicState) -> PanicState:
+        """Engage or release the switch here, and on the Temporal engine for the whole cluster."""
+        stored = await self.io(self.store.set_panic, state)
+        if self.settings.engine == "temporal" and self._engine is not None:
+            from mcp_orchestrator.engine.temporal.engine import TemporalEngine
+
+            assert isinstance(self.engine, TemporalEngine)
+            await self.engine.set_panic(state)
+        return stored
 
     async def release_panic(self) -> PanicState:
         """Release the write guard (operators only: not exposed as a tool)."""
-        return await self.io(self.store.set_panic, PanicState(engaged=False))
+        return await self._set_panic(PanicState(engaged=False))
 
     async def panic_state(self) -> PanicState:
         """The current panic state."""
-        return await self.io(self.store.get_panic)
+        return await self._get_panic()
 
     def emit(self, event: str, run_id: str, **fields: Any) -> None:
         """Append one event to the run log (with this instance as its process)."""

@@ -247,7 +247,7 @@ async def test_dispatch_completes_then_continues_the_session(
 
         result = await srv.client.call_tool(
             "dispatch_task",
-            {"agentId": AGENT, "task": f"first turn {first}", "workers": ["w1"], "waitSeconds": 50},
+            {"agentId": AGENT, "task": f"first turn {first}", "workers": ["w1"], "waitSeconds": 50, "detail": "full"},
             progress_callback=on_progress,
         )
         assert not result.is_error, _text(result)

@@ -23,6 +23,7 @@ from support.temporal_dev import DevServer
 from support.temporal_workers import temporal_settings, worker_process
 
 from mcp_orchestrator.server import build_server
+from mcp_orchestrator.service import Orchestrator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -157,3 +158,31 @@ async def test_a_killed_worker_interrupts_its_step_within_the_heartbeat_timeout(
         assert ended["error"]["class"] == "interrupted", ended["error"]
         assert ended["steps"][0]["failureClass"] == "interrupted"
         assert took <= heartbeat + 2 + 1, took  # + 1 s: this test's own polling
+
+
+async def test_panic_on_one_server_refuses_work_on_every_server_of_the_cluster(
+    temporal_server: DevServer, temporal_prefix: str, machines: tuple[Machine, Machine]
+) -> None:
+    a, b = machines
+    prefix = temporal_prefix.rstrip("-")
+    with worker_process(temporal_server, prefix, b.worker_home, (b.root,), ["mock/mock"]):
+        on_a = temporal_settings(temporal_server, prefix, a.server_home, (a.root,))
+        on_b = temporal_settings(temporal_server, prefix, b.server_home, (b.root,))
+        async with Client(build_server(on_a)) as ca, Client(build_server(on_b)) as cb:
+            work = str(b.root / "work")
+            await call(cb, "spawn_worker", agentId="default", name="m", model="mock", workdir=work)
+            long = await call(cb, "dispatch_task", agentId="default", task="[[mock delay=60]]", waitSeconds=0)
+            await call(ca, "panic", agentId="default", reason="stop everything")
+            engaged = anyio.current_time()  # from here, every server refuses within a second
+            while not (refused := await cb.call_tool("dispatch_task", {"agentId": "default", "task": "more"})).is_error:
+                assert anyio.current_time() - engaged < 1.0, "B still accepts work a second after the panic"
+                await anyio.sleep(0.05)
+            assert "panic switch is engaged" in str(refused.content[0])
+            ended = await call(cb, "get_run", runId=long["runId"], waitSeconds=10)
+            assert ended["status"] == "canceled", ended  # B's running run was canceled from A
+
+            async with Orchestrator(on_a).running(take_over=False) as operator:
+                await operator.release_panic()
+            with anyio.fail_after(5):  # within the servers' cache time
+                while (await cb.call_tool("dispatch_task", {"agentId": "default", "task": "again"})).is_error:  # noqa: ASYNC110
+                    await anyio.sleep(0.1)

@@ -10,20 +10,22 @@ service keeps in its store, so get_run and the resources read it as they read a 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal, Self
 
 import anyio
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from mcp_orchestrator.config import TemporalConfig
-from mcp_orchestrator.contracts import RunRecord, utcnow
+from mcp_orchestrator.contracts import PanicState, RunRecord, utcnow
 from mcp_orchestrator.engine.base import ExecutionEngine, RunSpec
 from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, connect, runs_queue
+from mcp_orchestrator.engine.temporal.control import CONTROL_WORKFLOW, PANIC_TTL, control_id
 from mcp_orchestrator.errors import Unavailable
 
 __all__ = ["TemporalEngine"]
@@ -40,6 +42,7 @@ class TemporalEngine(ExecutionEngine):
         self.cfg = cfg
         self._client = client
         self._held: set[str] = set()
+        self._panic: tuple[float, PanicState] | None = None
         self._submitted = 0
 
     async def __aenter__(self) -> Self:
@@ -105,6 +108,51 @@ class TemporalEngine(ExecutionEngine):
             "following": len(self._held),
             "submitted": self._submitted,
         }
+
+    async def get_panic(self) -> PanicState:
+        """The cluster's panic switch (read at most every ``PANIC_TTL`` seconds)."""
+        now = time.monotonic()
+        if self._panic is not None and now - self._panic[0] < PANIC_TTL:
+            return self._panic[1]
+        handle = self.client.get_workflow_handle(control_id(self.cfg.task_queue_prefix))
+        try:
+            state: PanicState = await handle.query("panic", result_type=PanicState, rpc_timeout=timedelta(seconds=2))
+        except RPCError as e:
+            if "not found" not in str(e).lower():
+                raise Unavailable(
+                    f"the Temporal cluster at {self.cfg.address} did not say whether panic is engaged: {e}",
+                    hint="Start a `mcp-orchestrator worker` (it serves the control workflow); nothing was accepted.",
+                ) from e
+            state = PanicState(engaged=False)
+        self._panic = (now, state)
+        return state
+
+    async def set_panic(self, state: PanicState) -> PanicState:
+        """Engage or release the switch for every server of the cluster."""
+        await self.client.start_workflow(
+            CONTROL_WORKFLOW,
+            id=control_id(self.cfg.task_queue_prefix),
+            task_queue=runs_queue(self.cfg),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="set_panic",
+            start_signal_args=[state],
+        )
+        self._panic = (time.monotonic(), state)
+        return state
+
+    async def cancel_all(self) -> int:
+        """Cancel every running run of this deployment, whoever started it; how many."""
+        query = (
+            f"WorkflowType = '{RUN_WORKFLOW}' AND ExecutionStatus = 'Running' AND TaskQueue = '{runs_queue(self.cfg)}'"
+        )
+        count = 0
+        async for found in self.client.list_workflows(query):
+            try:
+                await self.client.get_workflow_handle(found.id).cancel()
+                count += 1
+            except RPCError as e:
+                log.warning("run %s: cancel not delivered: %s", found.id, e)
+        return count
 
     async def record(self, run_id: str) -> RunRecord | None:
         """The workflow's record of the run now; ``None`` when the cluster has no such run."""

@@ -23,6 +23,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ModelName
 from mcp_orchestrator.engine.temporal.client import connect, runs_queue, step_queue, workspace_queue
+from mcp_orchestrator.engine.temporal.control import ControlWorkflow
 from mcp_orchestrator.engine.temporal.steps import StepActivities
 from mcp_orchestrator.errors import InvalidArgument
 from mcp_orchestrator.service.temporal.workflow import RunWorkflow
@@ -77,7 +78,7 @@ async def run_worker(
         Worker(
             client,
             task_queue=runs_queue(cfg),
-            workflows=[RunWorkflow],
+            workflows=[RunWorkflow, ControlWorkflow],
             workflow_runner=UnsandboxedWorkflowRunner(),
             identity=identity,
             # A run whose worker died moves on to another one within a second, not the default five.
