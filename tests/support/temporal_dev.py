@@ -60,6 +60,8 @@ class DevServer:
             "--log-level",
             "error",
         ]
+        for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+            argv += ["--dynamic-config-value", f"{key}=1"]  # priorities are strict within one partition
         for key, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{key}={kind}"]
         with self.log.open("ab") as err:

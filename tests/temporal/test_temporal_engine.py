@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import textwrap
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,46 @@ async def test_panic_on_one_server_refuses_work_on_every_server_of_the_cluster(
             with anyio.fail_after(5):  # within the servers' cache time
                 while (await cb.call_tool("dispatch_task", {"agentId": "default", "task": "again"})).is_error:  # noqa: ASYNC110
                     await anyio.sleep(0.1)
+
+
+async def test_interactive_runs_start_ahead_of_batch_ones_at_a_backend_cap(
+    temporal_server: DevServer, temporal_prefix: str, machines: tuple[Machine, Machine]
+) -> None:
+    a, _ = machines
+    prefix = temporal_prefix.rstrip("-")
+    caps = {"MCP_ORCHESTRATOR_BACKEND_CAPS": "mock/mock=2"}
+    with worker_process(temporal_server, prefix, a.worker_home, (a.root,), ["mock/mock"], extra_env=caps):
+        settings = temporal_settings(temporal_server, prefix, a.server_home, (a.root,))
+        async with Client(build_server(settings)) as c:
+            work = str(a.root / "work")
+            await call(c, "spawn_worker", agentId="default", name="m", model="mock", workdir=work)
+            batch = [
+                await call(
+                    c,
+                    "dispatch_task",
+                    agentId="default",
+                    task=f"b{i} [[mock delay=1]]",
+                    priority="batch",
+                    waitSeconds=0,
+                )
+                for i in range(6)
+            ]
+            inter = [
+                await call(c, "dispatch_task", agentId="default", task=f"i{i} [[mock delay=1]]", waitSeconds=0)
+                for i in range(3)
+            ]
+            runs = {
+                r["runId"]: await call(c, "get_run", runId=r["runId"], waitSeconds=60, detail="full")
+                for r in batch + inter
+            }
+    started = {run_id: run["steps"][0]["startedAt"] for run_id, run in runs.items()}
+    assert all(run["status"] == "completed" for run in runs.values())
+    # Once the interactive runs were queued (accepted, plus a moment for their workflows to schedule their
+    # steps), a freed slot of the cap went to interactive work first: no batch step started between then
+    # and the last interactive start. Before that, the batch runs had the cap to themselves.
+    queued = datetime.fromisoformat(max(runs[r["runId"]]["createdAt"] for r in inter)) + timedelta(seconds=0.5)
+    last_interactive = max(datetime.fromisoformat(started[r["runId"]]) for r in inter)
+    between = [r for r in batch if queued < datetime.fromisoformat(started[r["runId"]]) < last_interactive]
+    shown = sorted((started[r["runId"]][11:23], runs[r["runId"]]["task"][:2]) for r in batch + inter)
+    assert not between, (queued, shown)
+    assert any(datetime.fromisoformat(started[r["runId"]]) > last_interactive for r in batch), shown  # they waited

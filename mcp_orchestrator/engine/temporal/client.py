@@ -5,15 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
+from temporalio.common import Priority
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from mcp_orchestrator.config import TemporalConfig
 from mcp_orchestrator.errors import Unavailable
 
-__all__ = ["RUN_QUERY", "RUN_WORKFLOW", "connect", "runs_queue", "step_queue", "workspace_queue"]
+__all__ = ["RUN_QUERY", "RUN_WORKFLOW", "connect", "runs_queue", "step_queue", "task_priority", "workspace_queue"]
 
 RUN_WORKFLOW = "mcp-orchestrator.run"
 RUN_QUERY = "record"
+
+
+def task_priority(priority: str) -> Priority:
+    """A priority class as Temporal's task-queue priority: interactive (1) is served strictly before batch (3)."""
+    return Priority(priority_key=1 if priority == "interactive" else 3)
 
 
 def runs_queue(cfg: TemporalConfig) -> str:

@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 from mcp_orchestrator.config import TemporalConfig
 from mcp_orchestrator.contracts import PanicState, RunRecord, utcnow
 from mcp_orchestrator.engine.base import ExecutionEngine, RunSpec
-from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, connect, runs_queue
+from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, connect, runs_queue, task_priority
 from mcp_orchestrator.engine.temporal.control import CONTROL_WORKFLOW, PANIC_TTL, control_id
 from mcp_orchestrator.errors import Unavailable
 
@@ -70,6 +70,7 @@ class TemporalEngine(ExecutionEngine):
                 task_queue=runs_queue(self.cfg),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 execution_timeout=timeout,
+                priority=task_priority(spec.priority),
             )
             self._submitted += 1
         except WorkflowAlreadyStartedError:

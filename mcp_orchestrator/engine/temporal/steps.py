@@ -10,6 +10,7 @@ worker process's data directory; the bounded excerpt travels back in the result.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -58,6 +59,7 @@ class StepResult(BaseModel):
     session_id: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     executed_by: str = ""
+    started_at: datetime | None = None  # when a worker took the attempt (its wait for a slot ends there)
 
 
 def failure_error(failure_class: str, message: str, output_bytes: int = 0, exit_code: int | None = None) -> Exception:
@@ -152,4 +154,5 @@ class StepActivities:
             session_id=outcome.session_id,
             details={k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in details.items()},
             executed_by=self.label,
+            started_at=activity.info().started_time,
         )

@@ -24,7 +24,7 @@ from temporalio.workflow import ActivityCancellationType
 
 from mcp_orchestrator.contracts import Attempt, FailureClass, RunRecord, Step, WorkerRecord
 from mcp_orchestrator.engine.spec import RunPolicy, RunSpec
-from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW
+from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, task_priority
 from mcp_orchestrator.engine.temporal.steps import STEP_ACTIVITY, StepResult, StepSpec
 from mcp_orchestrator.service.execution import run_outcome
 from mcp_orchestrator.service.retry import RetryPolicy
@@ -72,6 +72,7 @@ class _Context:
         self.retry = RetryPolicy(
             policy.retry_attempts, policy.retry_base_seconds, policy.retry_cap_seconds, policy.retry_total_seconds
         )
+        self.priority = task_priority(spec.priority)
         self.deadline: float | None = None
         if spec.timeout_seconds:
             self.deadline = workflow.time() + spec.timeout_seconds
@@ -99,6 +100,7 @@ class _Context:
             start_to_close_timeout=timedelta(minutes=5),
             schedule_to_start_timeout=timedelta(seconds=self.spec.policy.queue_seconds),
             retry_policy=_ONCE,
+            priority=self.priority,
             result_type=dict,
         )
         raise_from(answer)
@@ -160,6 +162,7 @@ class _Context:
                         schedule_to_start_timeout=timedelta(seconds=policy.queue_seconds),
                         heartbeat_timeout=timedelta(seconds=policy.heartbeat_seconds),
                         retry_policy=_ONCE,
+                        priority=self.priority,
                         cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                         result_type=StepResult,
                     )
@@ -213,6 +216,7 @@ class _Context:
                 output=result.text,
                 output_truncated=result.truncated,
                 output_bytes=result.output_bytes,
+                started_at=result.started_at if len(attempts) == 1 and result.started_at else step.started_at,
                 exit_code=result.exit_code,
                 usage=result.usage,
                 session_id=result.session_id,
