@@ -230,3 +230,23 @@ async def test_interactive_runs_start_ahead_of_batch_ones_at_a_backend_cap(
     shown = sorted((started[r["runId"]][11:23], runs[r["runId"]]["task"][:2]) for r in batch + inter)
     assert not between, (queued, shown)
     assert any(datetime.fromisoformat(started[r["runId"]]) > last_interactive for r in batch), shown  # they waited
+
+
+async def test_a_failed_step_keeps_its_failure_class_and_a_transient_one_is_retried(
+    temporal_server: DevServer, temporal_prefix: str, machines: tuple[Machine, Machine]
+) -> None:
+    a, _ = machines
+    prefix = temporal_prefix.rstrip("-")
+    with worker_process(temporal_server, prefix, a.worker_home, (a.root,), ["mock/mock"]):
+        settings = temporal_settings(temporal_server, prefix, a.server_home, (a.root,), retry_base_seconds=0.05)
+        async with Client(build_server(settings)) as c:
+            await call(c, "spawn_worker", agentId="default", name="m", model="mock", workdir=str(a.root / "work"))
+            failed = await call(c, "dispatch_task", agentId="default", task="[[mock fail=auth]]", detail="full")
+            flaky = await call(
+                c, "dispatch_task", agentId="default", task="[[mock fail=rate_limited fail_times=1]]", detail="full"
+            )
+    assert failed["status"] == "failed"
+    assert failed["error"]["class"] == "auth"
+    assert failed["steps"][0]["attempt"] == 1  # auth is never retried
+    assert flaky["status"] == "completed", flaky["error"]
+    assert [x.get("failureClass") for x in flaky["steps"][0]["attempts"]] == ["rate_limited", None]

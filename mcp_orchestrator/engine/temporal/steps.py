@@ -124,6 +124,7 @@ class StepActivities:
             attempt=spec.attempt,
         )
         runtime = self._runtime(spec.runtime_mode)
+        failure: RunFailure | None = None
         try:
             async with anyio.create_task_group() as tg:
 
@@ -133,16 +134,18 @@ class StepActivities:
                         await anyio.sleep(1.0)
 
                 tg.start_soon(beat)
-                try:
+                try:  # caught here, inside the group: it must leave the group as itself, not in a group
                     outcome = await execute_step(
                         runtime, ctx, total_seconds=spec.timeout_seconds, stall=spec.stall_seconds
                     )
+                except RunFailure as e:
+                    failure = e
                 finally:
                     tg.cancel_scope.cancel()
-        except RunFailure as e:
-            raise failure_error(e.failure_class, e.message, sink.total_bytes, e.exit_code) from e
         finally:
             sink.close()
+        if failure is not None:
+            raise failure_error(failure.failure_class, failure.message, sink.total_bytes, failure.exit_code)
         text, truncated = bound_text(outcome.text, self.settings.output_excerpt_bytes)
         details = {k: v for k, v in outcome.details.items() if k in ("flags", "home", "commands", "files_changed")}
         return StepResult(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetry
@@ -35,6 +35,7 @@ from mcp_orchestrator.strategies.remote import decode, delegate, encode
 __all__ = ["RunWorkflow"]
 
 _ONCE = TemporalRetry(maximum_attempts=1)
+FAILURE_CLASSES = frozenset(get_args(FailureClass))
 
 
 def _failure(error: ActivityError) -> tuple[FailureClass, str, int]:
@@ -45,7 +46,9 @@ def _failure(error: ActivityError) -> tuple[FailureClass, str, int]:
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details else {}
         size = int(details.get("outputBytes", 0)) if isinstance(details, dict) else 0
-        return cause.type or "internal", cause.message, size  # type: ignore[return-value]
+        if cause.type in FAILURE_CLASSES:
+            return cause.type, cause.message, size  # type: ignore[return-value]
+        return "internal", f"{cause.type}: {cause.message}", size  # the worker crashed, not the step
     if isinstance(cause, TimeoutError):
         if cause.type == TimeoutType.SCHEDULE_TO_START:
             return "unavailable", "no worker process serves this step's backend (nothing picked it up)", 0
