@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -31,7 +32,9 @@ from mcp.types import (
 )
 from support.servers import ServerProcess, stdio_params
 
+from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import TERMINAL_RUN_STATUSES
+from mcp_orchestrator.server.app import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -217,3 +220,29 @@ async def test_set_level_then_a_logged_event_arrives_as_a_message(server_env: di
     assert message.level == "warning"
     assert message.logger is not None and message.logger.startswith("mcp_orchestrator")
     assert "quarantined" in str(message.data)
+
+
+async def test_log_messages_are_redacted_and_come_from_any_thread(settings: Settings) -> None:
+    """In process, so the test itself logs: once on the event loop, once from a worker thread."""
+    messages: list[LoggingMessageNotificationParams] = []
+    got_both = anyio.Event()
+
+    async def on_log(params: LoggingMessageNotificationParams) -> None:
+        messages.append(params)
+        if len(messages) == 2:
+            got_both.set()
+
+    secret = "sk-test-" + "x7" * 12
+    log = logging.getLogger("mcp_orchestrator.tests")
+    async with Client(build_server(settings), mode="legacy", logging_callback=on_log) as c:
+        await _set_level(c, "info")
+        log.info("loop: calling with %s", secret)
+        await anyio.to_thread.run_sync(log.info, f"thread: calling with {secret}")
+        with anyio.fail_after(10):
+            await got_both.wait()
+    assert sorted(str(m.data).split(":")[0] for m in messages) == ["loop", "thread"]
+    for m in messages:
+        assert m.level == "info" and m.logger == "mcp_orchestrator.tests"
+        assert secret not in str(m.data) and "<redacted>" in str(m.data)
+    # The bridge is gone with the server: the logger is as it was.
+    assert logging.getLogger("mcp_orchestrator").handlers == []
