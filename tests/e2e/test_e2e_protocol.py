@@ -246,3 +246,17 @@ async def test_log_messages_are_redacted_and_come_from_any_thread(settings: Sett
         assert secret not in str(m.data) and "<redacted>" in str(m.data)
     # The bridge is gone with the server: the logger is as it was.
     assert logging.getLogger("mcp_orchestrator").handlers == []
+
+
+async def test_a_2026_listen_stream_hears_run_updates(server_env: dict[str, str]) -> None:
+    async with Client(stdio_params(server_env), read_timeout_seconds=CALL_TIMEOUT) as c:
+        assert c.protocol_version not in ("2025-06-18", "2025-11-25")  # the stateless era: no resources/subscribe
+        await ok(c, "spawn_worker", {"agentId": "a", "name": "w", **MOCK})
+        run = await ok(c, "dispatch_task", {"agentId": "a", "task": "[[mock delay=1]] x", "waitSeconds": 0})
+        uri = f"runs://{run['runId']}"
+        with anyio.fail_after(30):
+            async with c.listen(resource_subscriptions=[uri]) as sub:
+                async for event in sub:
+                    assert getattr(event, "uri", None) == uri, event
+                    if json.loads(await read_text(c, uri))["status"] in TERMINAL_RUN_STATUSES:
+                        break
