@@ -17,6 +17,7 @@ from mcp_orchestrator.errors import NotFound, StoreError, UsageError
 from mcp_orchestrator.observability.replay import load as load_replay
 from mcp_orchestrator.server.auth.exposure import Exposure
 from mcp_orchestrator.server.identity import caller, visible
+from mcp_orchestrator.server.protocol import register_protocol
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.server.tools import TOOLS
@@ -72,6 +73,7 @@ def build_server(
         auth=exposure.auth_settings() if exposure else None,
     )
     _register_resources(server)
+    register_protocol(server)
     return server
 
 
