@@ -169,6 +169,7 @@ class SchedulerView(Contract):
     oldest_wait_ms: dict[str, int]
     throughput_per_minute: int
     unfinished_runs: int
+    cluster: dict[str, Any] | None = None  # the Temporal engine: task queues, their pollers and backlogs
 
 
 class WorkerList(Contract):

@@ -250,3 +250,23 @@ async def test_a_failed_step_keeps_its_failure_class_and_a_transient_one_is_retr
     assert failed["steps"][0]["attempt"] == 1  # auth is never retried
     assert flaky["status"] == "completed", flaky["error"]
     assert [x.get("failureClass") for x in flaky["steps"][0]["attempts"]] == ["rate_limited", None]
+
+
+async def test_the_scheduler_view_shows_the_clusters_queues_and_their_workers(
+    temporal_server: DevServer, temporal_prefix: str, machines: tuple[Machine, Machine]
+) -> None:
+    a, b = machines
+    prefix = temporal_prefix.rstrip("-")
+    with (
+        worker_process(temporal_server, prefix, a.worker_home, (a.root,), ["mock/mock"]) as wa,
+        worker_process(temporal_server, prefix, b.worker_home, (b.root,), ["mock/mock"]) as wb,
+    ):
+        settings = temporal_settings(temporal_server, prefix, a.server_home, (a.root,))
+        async with Client(build_server(settings)) as c:
+            await call(c, "spawn_worker", agentId="default", name="m", model="mock", workdir=str(a.root / "work"))
+            view = await call(c, "scheduler")
+    queues = view["cluster"]["queues"]
+    assert set(queues) == {f"{prefix}.runs", f"{prefix}.workspace", f"{prefix}.mock.mock"}
+    for queue in queues.values():
+        pids = {p.split(":")[-1].split(" ")[0] for p in queue["pollers"]}
+        assert {str(wa.pid), str(wb.pid)} <= pids, queue  # both "machines" poll every queue

@@ -24,7 +24,15 @@ from temporalio.service import RPCError
 from mcp_orchestrator.config import TemporalConfig
 from mcp_orchestrator.contracts import PanicState, RunRecord, utcnow
 from mcp_orchestrator.engine.base import ExecutionEngine, RunSpec
-from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, connect, runs_queue, task_priority
+from mcp_orchestrator.engine.temporal.client import (
+    RUN_QUERY,
+    RUN_WORKFLOW,
+    connect,
+    runs_queue,
+    step_queue,
+    task_priority,
+    workspace_queue,
+)
 from mcp_orchestrator.engine.temporal.control import CONTROL_WORKFLOW, PANIC_TTL, control_id
 from mcp_orchestrator.errors import Unavailable
 
@@ -154,6 +162,32 @@ class TemporalEngine(ExecutionEngine):
             except RPCError as e:
                 log.warning("run %s: cancel not delivered: %s", found.id, e)
         return count
+
+    async def cluster_view(self, backends: list[tuple[str, str]]) -> dict[str, Any]:
+        """The deployment's task queues on the cluster: who polls each, and its backlog."""
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        wanted = [(runs_queue(self.cfg), TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)]
+        wanted += [(workspace_queue(self.cfg), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)]
+        wanted += [(step_queue(self.cfg, m, r), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY) for m, r in backends]
+        queues: dict[str, Any] = {}
+        for name, kind in dict.fromkeys(wanted):
+            request = DescribeTaskQueueRequest(
+                namespace=self.cfg.namespace, task_queue=TaskQueue(name=name), task_queue_type=kind, report_stats=True
+            )
+            try:
+                found = await self.client.workflow_service.describe_task_queue(request, timeout=timedelta(seconds=5))
+            except RPCError as e:
+                queues[name] = {"error": str(e)}
+                continue
+            queues[name] = {
+                "pollers": sorted({p.identity for p in found.pollers}),
+                "backlog": found.stats.approximate_backlog_count,
+                "backlogAgeMs": int(found.stats.approximate_backlog_age.ToTimedelta().total_seconds() * 1000),
+            }
+        return {"address": self.cfg.address, "namespace": self.cfg.namespace, "queues": queues}
 
     async def record(self, run_id: str) -> RunRecord | None:
         """The workflow's record of the run now; ``None`` when the cluster has no such run."""
