@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Literal, Self
 
 import anyio
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from mcp_orchestrator.config import TemporalConfig
-from mcp_orchestrator.contracts import PanicState, RunRecord, utcnow
+from mcp_orchestrator.contracts import PanicState, RunError, RunRecord, utcnow
 from mcp_orchestrator.engine.base import ExecutionEngine, RunSpec
 from mcp_orchestrator.engine.temporal.client import (
     RUN_QUERY,
@@ -40,7 +40,7 @@ __all__ = ["TemporalEngine"]
 
 log = logging.getLogger(__name__)
 
-FOLLOW_INTERVAL = 0.25
+FOLLOW_INTERVAL = 0.5
 
 
 class TemporalEngine(ExecutionEngine):
@@ -200,29 +200,47 @@ class TemporalEngine(ExecutionEngine):
                 return None
             raise
 
-    async def follow(self, run_id: str) -> AsyncIterator[RunRecord]:
-        """Yield the run's record each time it changes, the last time once the workflow has ended."""
+    async def follow(self, run_id: str, seen: Callable[[RunRecord], Awaitable[bool]]) -> None:
+        """Hand ``seen`` the run's record each time it changes, until it returns ``True`` or the run ends.
+
+        The end comes from a long poll on the workflow's result (at once, and cheap); progress in between
+        from a query every ``FOLLOW_INTERVAL`` (a query is a task on the worker that holds the workflow)."""
         self._held.add(run_id)
         handle = self.client.get_workflow_handle(run_id, result_type=RunRecord)
         last: str | None = None
+        final: list[RunRecord | None] = []
+
+        async def offer(record: RunRecord | None) -> bool:
+            nonlocal last
+            if record is None or record.model_dump_json() == last:
+                return False
+            last = record.model_dump_json()
+            return await seen(record)
+
         try:
-            while True:
-                desc = await handle.describe()
-                ended = desc.status not in (WorkflowExecutionStatus.RUNNING, None)
-                if ended:
+            async with anyio.create_task_group() as tg:
+
+                async def wait_end() -> None:
                     try:
-                        record: RunRecord | None = await handle.result()
-                    except WorkflowFailureError:
-                        record = await self.record(run_id)
-                else:
-                    record = await self.record(run_id)
-                if record is not None:
-                    shown = record.model_dump_json()
-                    if shown != last:
-                        last = shown
-                        yield record
-                if ended:
-                    return
-                await anyio.sleep(FOLLOW_INTERVAL)
+                        final.append(await handle.result())
+                    except WorkflowFailureError:  # terminated or timed out: its last record says how far it got
+                        final.append(await self.record(run_id))
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(wait_end)
+                while True:
+                    if await offer(await self.record(run_id)):
+                        tg.cancel_scope.cancel()
+                        return
+                    await anyio.sleep(FOLLOW_INTERVAL)
+            if final:
+                record = final[0]
+                if record is not None and not record.terminal:  # terminated or timed out on the cluster
+                    error = RunError(
+                        failure_class="interrupted",
+                        message="the run's workflow ended on the cluster before the run did (terminated or timed out)",
+                    )
+                    record = record.model_copy(update={"status": "failed", "error": error, "ended_at": utcnow()})
+                await offer(record)
         finally:
             self._held.discard(run_id)

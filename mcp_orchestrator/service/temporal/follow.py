@@ -105,14 +105,20 @@ async def lookup(orch: Orchestrator, run_id: str) -> RunRecord | None:
 async def _follow(orch: Orchestrator, run_id: str) -> None:
     """Mirror the workflow's record into the store until the run ends (retrying while the cluster is away)."""
     engine = _engine(orch)
-    while True:
+    done = False
+
+    async def seen(record: RunRecord) -> bool:
+        nonlocal done
+        done = await _mirror(orch, record)
+        return done
+
+    while not done:
         try:
-            async for record in engine.follow(run_id):
-                if await _mirror(orch, record):
-                    return
+            await engine.follow(run_id, seen)
         except RPCError as e:
             log.warning("run %s: lost the cluster (%s); following again in 1 s", run_id, e)
-        await anyio.sleep(1.0)
+        if not done:
+            await anyio.sleep(1.0)
 
 
 async def _mirror(orch: Orchestrator, record: RunRecord) -> bool:
