@@ -19,6 +19,7 @@ from mcp_orchestrator.server.auth.exposure import Exposure
 from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.tasks import TasksExtension
 from mcp_orchestrator.server.tools import TOOLS
 from mcp_orchestrator.service import Orchestrator, front_end_orchestrator
 from mcp_orchestrator.strategies import audit_summary
@@ -70,6 +71,7 @@ def build_server(
         tools=registry.tools(),
         token_verifier=verifier,
         auth=exposure.auth_settings() if exposure else None,
+        extensions=[TasksExtension(registry.tools())],
     )
     _register_resources(server)
     return server

@@ -16,7 +16,11 @@ from pydantic import ValidationError
 
 from mcp_orchestrator.errors import OrchestratorError, UnknownArgument
 
-__all__ = ["DuplicateToolError", "StrictTool", "ToolRegistry", "ToolSpec", "compact_schema", "one_line"]
+__all__ = ["TASK_TOOLS", "DuplicateToolError", "StrictTool", "ToolRegistry", "ToolSpec", "compact_schema", "one_line"]
+
+# Tools that start a run: they support the MCP Tasks extension (server/tasks.py). SEP-2663 dropped the per-tool
+# ``execution.taskSupport`` field, so this costs tools/list nothing; the server capability is the declaration.
+TASK_TOOLS = frozenset({"dispatch_task"})
 
 
 class DuplicateToolError(OrchestratorError):
