@@ -19,6 +19,7 @@ from mcp_orchestrator.server.auth.exposure import Exposure
 from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.task_listen import TaskListen
 from mcp_orchestrator.server.tasks import TasksExtension
 from mcp_orchestrator.server.tools import TOOLS
 from mcp_orchestrator.service import Orchestrator, front_end_orchestrator
@@ -63,6 +64,7 @@ def build_server(
     for spec in TOOLS:
         registry.add(spec)
     verifier = exposure.verifier() if exposure else None
+    tasks = TasksExtension(registry.tools())
     server: MCPServer[AppState] = MCPServer(
         "mcp-orchestrator",
         version=__version__,
@@ -71,7 +73,8 @@ def build_server(
         tools=registry.tools(),
         token_verifier=verifier,
         auth=exposure.auth_settings() if exposure else None,
-        extensions=[TasksExtension(registry.tools())],
+        extensions=[tasks],
+        middleware=[TaskListen(tasks.views)],
     )
     _register_resources(server)
     return server
