@@ -40,7 +40,7 @@ class TaskNote(BaseModel):
     """``notifications/tasks`` params (a whole ``DetailedTask``)."""
 
     model_config = ConfigDict(extra="allow")
-    taskId: str
+    taskId: str  # noqa: N815 (the wire name)
     status: str
 
 
@@ -113,7 +113,7 @@ async def poll(client: Client, task_id: str) -> dict[str, Any]:
 
 
 async def listen(client: Client, task_ids: list[str]) -> dict[str, Any]:
-    """A ``subscriptions/listen`` stream for ``task_ids``; returns its final result (notifications go to the extension)."""
+    """A ``subscriptions/listen`` stream for ``task_ids``; its final result (notifications go to the extension)."""
     request = t.Request[dict[str, Any], str](
         method="subscriptions/listen", params={"notifications": {"taskIds": task_ids}}
     )

@@ -11,7 +11,8 @@ import anyio
 import pytest
 from mcp import Client, MCPError
 from mcp.types import CallToolResult
-from scheduler.sched_support import fake_codex, marker, tree_of
+from scheduler.sched_support import eventually, fake_codex, marker
+from support.procs import pids_with_arg
 from support.servers import ServerProcess
 from tasks_client import CreateTask, TasksClient, cancel, get, listen, poll, start, update
 
@@ -109,27 +110,26 @@ async def test_tasks_cancel_kills_the_workers_process_tree(
             await _ok(client, "spawn_worker", worker)
             handle = await start(client, "dispatch_task", {"agentId": AGENT, "task": "hang", "workers": ["hang"]})
             assert isinstance(handle, CreateTask), handle
-            with anyio.fail_after(30):
-                while not tree_of(server.pid, sleep_marker) - {server.pid}:
-                    await anyio.sleep(0.1)
-            assert (await update(client, handle.task_id, {"nothing": {"action": "accept"}}))["resultType"] == "complete"
+
+            async def tree_started() -> bool:  # the fake CLI's grandchild `sleep <marker>` runs
+                return bool(pids_with_arg(sleep_marker))
+
+            async def tree_gone() -> bool:
+                return not pids_with_arg(sleep_marker)
+
+            await eventually(tree_started, 30)
+            ack = await update(client, handle.task_id, {"nothing": {"action": "accept"}})  # no input is outstanding
+            assert ack["resultType"] == "complete"
             with anyio.fail_after(30):
                 assert (await cancel(client, handle.task_id))["resultType"] == "complete"
                 final = await poll(client, handle.task_id)
-                while tree_of(server.pid, sleep_marker) & _sleeps(sleep_marker):
-                    await anyio.sleep(0.1)
+            await eventually(tree_gone, 30)
             assert final["status"] == "cancelled" and "result" not in final
             with pytest.raises(MCPError) as unknown:
                 await get(client, "run_0000000000000000dead")
             assert unknown.value.error.code == -32602
     finally:
         server.stop()
-
-
-def _sleeps(sleep_marker: str) -> set[int]:
-    from support.procs import pids_with_arg
-
-    return pids_with_arg(sleep_marker)
 
 
 @pytest.mark.slow
