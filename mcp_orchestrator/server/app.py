@@ -20,6 +20,8 @@ from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.protocol import register_protocol
 from mcp_orchestrator.server.registry import ToolRegistry
 from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.task_listen import TaskListen
+from mcp_orchestrator.server.tasks import TasksExtension
 from mcp_orchestrator.server.tools import TOOLS
 from mcp_orchestrator.service import Orchestrator, front_end_orchestrator
 from mcp_orchestrator.strategies import audit_summary
@@ -63,6 +65,7 @@ def build_server(
     for spec in TOOLS:
         registry.add(spec)
     verifier = exposure.verifier() if exposure else None
+    tasks = TasksExtension(registry.tools())
     server: MCPServer[AppState] = MCPServer(
         "mcp-orchestrator",
         version=__version__,
@@ -71,6 +74,8 @@ def build_server(
         tools=registry.tools(),
         token_verifier=verifier,
         auth=exposure.auth_settings() if exposure else None,
+        extensions=[tasks],
+        middleware=[TaskListen(tasks.views)],
     )
     _register_resources(server)
     register_protocol(server)

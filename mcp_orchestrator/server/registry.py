@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from mcp_orchestrator.errors import OrchestratorError, UnknownArgument
 
 __all__ = [
+    "TASK_TOOLS",
     "DuplicateToolError",
     "StrictTool",
     "ToolRegistry",
@@ -26,6 +27,10 @@ __all__ = [
     "one_line",
     "structured_result",
 ]
+
+# Tools that start a run: they support the MCP Tasks extension (server/tasks.py). SEP-2663 dropped the per-tool
+# ``execution.taskSupport`` field, so this costs tools/list nothing; the server capability is the declaration.
+TASK_TOOLS = frozenset({"dispatch_task"})
 
 
 class DuplicateToolError(OrchestratorError):
