@@ -31,8 +31,9 @@ from mcp_orchestrator.contracts import RunRecord
 from mcp_orchestrator.errors import InvalidArgument, NewerDocument, NotFound, StoreError, UsageError
 from mcp_orchestrator.observability.retention import RetentionPolicy
 from mcp_orchestrator.server.identity import act_as, caller, visible
-from mcp_orchestrator.server.registry import TASK_TOOLS
+from mcp_orchestrator.server.registry import TASK_TOOLS, structured_result
 from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.views import run_view
 
 __all__ = ["EXTENSION", "POLL_INTERVAL_MS", "TaskParams", "TaskViews", "TasksExtension", "opted_in", "task_errors"]
 
@@ -80,10 +81,9 @@ def _status_message(run: RunRecord) -> str:
 
 
 class TaskViews:
-    """Task shapes built from a stored run; ``tool`` turns a finished run into the tool's own result."""
+    """Task shapes built from a stored run."""
 
-    def __init__(self, tool: Tool, ttl_ms: int | None) -> None:
-        self.tool = tool
+    def __init__(self, ttl_ms: int | None) -> None:
         self.ttl_ms = ttl_ms
 
     def task(self, run: RunRecord) -> dict[str, Any]:
@@ -101,10 +101,11 @@ class TaskViews:
         }
 
     def detailed(self, run: RunRecord) -> dict[str, Any]:
-        """The ``DetailedTask``: a completed task carries the ``CallToolResult`` the waiting call returns."""
+        """The ``DetailedTask``: a completed task carries the ``CallToolResult`` the waiting call returns by
+        default (the compact run view; the whole record stays at ``runs://{runId}``)."""
         out = self.task(run)
         if out["status"] == "completed":
-            result = self.tool.fn_metadata.convert_result(run.to_wire())
+            result = structured_result(run_view(run.to_wire()))
             out["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         return out
 
@@ -139,7 +140,7 @@ class TasksExtension(Extension):
         self._tools = {t.name: t for t in tools if t.name in TASK_TOOLS}
         if ttl_ms is None:
             ttl_ms = int(RetentionPolicy.from_env().runs_days * 86_400_000)  # the store keeps runs this long
-        self.views = TaskViews(self._tools["dispatch_task"], ttl_ms)
+        self.views = TaskViews(ttl_ms)
 
     def methods(self) -> Sequence[MethodBinding]:
         """``tasks/get``, ``tasks/update`` and ``tasks/cancel``."""
