@@ -1,5 +1,5 @@
 """The operator CLI: ``mcp-orchestrator serve | daemon | workers | runs | panic | dispatch | store | probe``, and
-``logs | diag | optimize | replay | prune`` (in ``observability/commands.py``).
+``logs | diag | optimize | replay | prune`` (in ``cli_ops.py``).
 
 Data goes to stdout, progress and diagnostics to stderr.
 """
@@ -18,10 +18,10 @@ from typing import Any, get_args
 import anyio
 
 from mcp_orchestrator import __version__
+from mcp_orchestrator.cli_ops import add_commands as add_observability_commands
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ModelName, RuntimeMode
 from mcp_orchestrator.errors import OrchestratorError
-from mcp_orchestrator.observability.commands import add_commands as add_observability_commands
 from mcp_orchestrator.service import Orchestrator
 from mcp_orchestrator.service.events import RunEvent
 

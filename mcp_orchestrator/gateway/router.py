@@ -105,6 +105,12 @@ def sdk_credentials(runtime: str) -> tuple[str, ...]:
     return _SDK_KEYS.get(runtime, ())
 
 
+def has_credentials(mode: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the credentials an SDK runtime needs are present (their values are never read out)."""
+    env = os.environ if environ is None else environ
+    return any(env.get(k) for k in sdk_credentials(mode))
+
+
 def _read_only(role: str) -> bool:
     from mcp_orchestrator.runtimes.cli.templates import is_read_only  # the CLI runtime's read-only roles
 

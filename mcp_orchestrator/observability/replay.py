@@ -2,7 +2,7 @@
 
 Written once when a run is dispatched (the frozen request, the effective policy and its version,
 the runtime selected for each worker) and completed when it ends (each step's path and outcome).
-``diff`` compares two packages' paths; ``rerun`` dispatches a package's request again. Everything
+``diff`` compares two packages' paths; ``service.rerun`` dispatches a package's request again. Everything
 is redacted before it is written; the service calls ``record_dispatch`` and ``record_outcome`` and
 neither ever raises into a run (a package that cannot be written is logged and skipped).
 """
@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import RunRecord, RuntimeMode, WorkerRecord, utcnow
+from mcp_orchestrator.contracts import RunRecord, WorkerRecord, utcnow
 from mcp_orchestrator.errors import CorruptDocument, NotFound
+from mcp_orchestrator.gateway.router import has_credentials
 from mcp_orchestrator.guards import check_run_id
 from mcp_orchestrator.observability.models import (
     EffectivePolicy,
@@ -36,18 +36,16 @@ from mcp_orchestrator.observability.models import (
 from mcp_orchestrator.observability.redact import Redactor
 from mcp_orchestrator.store._files import atomic_write, doc_lock
 
-if TYPE_CHECKING:
-    from mcp_orchestrator.service import Orchestrator
-
 __all__ = [
     "diff",
     "effective_policy",
     "load",
+    "mark_rerun",
     "outcome_of",
+    "profile_of",
     "record_dispatch",
     "record_outcome",
     "replay_path",
-    "rerun",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,8 +58,6 @@ def replay_path(home: Path, run_id: str) -> Path:
 
 def effective_policy(settings: Settings, workers: list[WorkerRecord]) -> EffectivePolicy:
     """The settings that decide a run's path, with a version id that hashes them."""
-    from mcp_orchestrator.service.policy import has_credentials  # a leaf module; imported late: service imports us
-
     body: dict[str, Any] = {
         "runtime_default": settings.default_runtime,
         "fallback_policies": {w.name: w.fallback_policy for w in workers},
@@ -87,7 +83,8 @@ def effective_policy(settings: Settings, workers: list[WorkerRecord]) -> Effecti
     return EffectivePolicy(version=f"pol_{digest}", **body)
 
 
-def _profile(w: WorkerRecord) -> WorkerProfile:
+def profile_of(w: WorkerRecord) -> WorkerProfile:
+    """The profile a replay package records for worker ``w``."""
     return WorkerProfile.model_validate(w.model_dump(include=set(WorkerProfile.model_fields)))
 
 
@@ -111,7 +108,7 @@ def record_dispatch(settings: Settings, run: RunRecord, workers: list[WorkerReco
                     agent_id=run.agent_id,
                     task=run.task,
                     strategy=run.strategy,
-                    workers=[_profile(w) for w in workers],
+                    workers=[profile_of(w) for w in workers],
                     priority=run.priority,
                     runtime_mode=run.runtime_mode,
                     timeout_seconds=run.timeout_seconds,
@@ -213,57 +210,8 @@ def diff(a: ReplayPackage, b: ReplayPackage) -> ReplayDiff:
     return ReplayDiff(run_a=a.run_id, run_b=b.run_id, same_path=not deltas, deltas=deltas)
 
 
-async def _worker_for(orch: Orchestrator, agent: str, profile: WorkerProfile) -> str:
-    """The original worker when it still matches its profile, else a new worker with that profile."""
-    try:
-        current = await orch.io(orch.store.get_worker, profile.name)
-        if current.status != "stopped" and current.owner_agent_id == agent and _profile(current) == profile:
-            return current.name
-    except NotFound:
-        pass
-    name = f"{profile.name[:50]}-r{secrets.token_hex(3)}"
-    await orch.spawn_worker(
-        agent,
-        name,
-        profile.model,
-        runtime_mode=profile.runtime_mode,
-        fallback_policy=profile.fallback_policy,
-        workdir=profile.workdir,
-        role=profile.role,
-        timeout_seconds=profile.timeout_seconds,
-        stall_seconds=profile.stall_seconds,
-        model_name=profile.model_name,
-    )
-    return name
-
-
-async def rerun(orch: Orchestrator, run_id: str) -> RunRecord:
-    """Dispatch the request of ``run_id``'s package again, as its agent, on workers with the same profiles.
-
-    The task is the stored (redacted) one: a secret in the original task is not replayed.
-    """
-    package = await orch.io(load, orch.settings.home, run_id)
-    req = package.request
-    names = [await _worker_for(orch, req.agent_id, p) for p in req.workers]
-    mode: RuntimeMode | None = req.runtime_mode
-    run = await orch.dispatch(
-        req.agent_id,
-        req.task,
-        strategy=req.strategy,
-        workers=names,
-        timeout_seconds=req.timeout_seconds,
-        runtime_mode=mode,
-        priority=req.priority,
-        deadline_seconds=req.deadline_seconds,
-        continue_session=req.continue_session,
-        apply_result=req.apply_result,
-        keep_worktrees=req.keep_worktrees,
-    )
-    await orch.io(_mark_rerun, orch.settings.home, run.run_id, run_id)
-    return run
-
-
-def _mark_rerun(home: Path, run_id: str, original: str) -> None:
+def mark_rerun(home: Path, run_id: str, original: str) -> None:
+    """Note in the package of ``run_id`` that it reruns ``original``."""
     path = replay_path(home, run_id)
     with doc_lock(path):
         package = _read(path)

@@ -30,7 +30,7 @@ def elapsed_ms(start: float) -> int:
 
 def endpoint(url: str) -> str:
     """``url`` without user info, query or fragment: safe to show and to record."""
-    from mcp_orchestrator.runtimes._sdk_common import public_endpoint  # imports httpx2: only when probing
+    from mcp_orchestrator.runtimes._sdk_wire import public_endpoint  # imports httpx2: only when probing
 
     return public_endpoint(url)
 

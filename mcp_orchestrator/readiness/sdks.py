@@ -21,10 +21,10 @@ import anyio
 
 from mcp_orchestrator.contracts import ModelName, RuntimeMode, WorkerRecord, utcnow
 from mcp_orchestrator.errors import RunFailure
+from mcp_orchestrator.gateway.router import has_credentials
 from mcp_orchestrator.readiness._common import elapsed_ms, endpoint, make_result, run_command
 from mcp_orchestrator.readiness.models import ProbeResult, ProbeStatus
 from mcp_orchestrator.runtimes.base import OutputSink, StepContext
-from mcp_orchestrator.service.policy import has_credentials
 
 __all__ = ["SDKS", "SdkSpec", "probe_sdk"]
 

@@ -1,6 +1,8 @@
 """The orchestrator service layer: workers, runs and guards (``orchestrator``), how a run executes
-(``execution``), and the executor process that runs them for front ends (``executor``, ``daemon``).
-It imports strategies, the engine, runtimes and the store, never the MCP surface."""
+(``execution``, which sees the orchestrator only through ``host.RunHost``), replaying a run again
+(``rerun``), and the executor process that runs them for front ends (``executor``, ``daemon``).
+It imports strategies, the engine, runtimes, the store, ``gateway`` and ``observability``, never the MCP
+surface; ``tests/unit/test_import_graph.py`` holds the package to no cycles."""
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.service.executor import ExecutorLink

@@ -6,7 +6,7 @@ import logging
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -30,11 +30,9 @@ from mcp_orchestrator.runtimes import OutputSink, StepContext, StepOutcome
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.hedging import hedged_attempt
+from mcp_orchestrator.service.host import RunHost
 from mcp_orchestrator.service.retry import RetryPolicy
 from mcp_orchestrator.strategies import Strategy, StrategyOptions, StrategyResult
-
-if TYPE_CHECKING:
-    from mcp_orchestrator.service.orchestrator import Orchestrator
 
 __all__ = ["RunExecution", "execute_run", "run_outcome"]
 
@@ -45,7 +43,7 @@ class RunExecution:
     """Executes one run: persists every step transition and publishes events."""
 
     def __init__(
-        self, orch: Orchestrator, run: RunRecord, *, continue_session: bool = False, task: str | None = None
+        self, orch: RunHost, run: RunRecord, *, continue_session: bool = False, task: str | None = None
     ) -> None:
         self.orch = orch
         self.run_id = run.run_id
@@ -224,7 +222,7 @@ class RunExecution:
                     try:
                         if not attempts and plan is not None and plan.runtimes[0] == mode:
                             outcome, mode, sink = await hedged_attempt(
-                                self, plan, worker, prompt, step.index, sink, hedges
+                                self._attempt, self.orch.settings, plan, worker, prompt, step.index, sink, hedges
                             )
                         else:
                             outcome = await self._attempt(mode, worker, prompt, step.index, sink, record.attempt)
@@ -418,9 +416,7 @@ def run_outcome(steps: list[Step], result: StrategyResult, error: RunError | Non
     return "completed", None
 
 
-async def execute_run(
-    orch: Orchestrator, execution: RunExecution, strategy: Strategy, workers: list[WorkerRecord]
-) -> None:
+async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy, workers: list[WorkerRecord]) -> None:
     """The job of one run: mark it running, drive the strategy, record how it ended."""
     run_id = execution.run_id
     owner = orch.process

@@ -9,21 +9,23 @@ process tree is killed by its runtime.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
+from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import HedgeAttempt, RuntimeMode, WorkerRecord
 from mcp_orchestrator.errors import RunFailure
 from mcp_orchestrator.gateway import HedgeFailed, HedgePlan, HedgeRecord, hedge
 from mcp_orchestrator.runtimes import OutputSink, StepOutcome
 
-if TYPE_CHECKING:
-    from mcp_orchestrator.service.execution import RunExecution
+__all__ = ["Attempt", "hedged_attempt"]
 
-__all__ = ["hedged_attempt"]
+Attempt = Callable[[RuntimeMode, WorkerRecord, str, int, OutputSink, int], Awaitable[StepOutcome]]
+"""One try of a step: ``(mode, worker, prompt, step index, sink, attempt number)`` (``RunExecution._attempt``)."""
 
 
 async def hedged_attempt(
-    execution: RunExecution,
+    attempt: Attempt,
+    settings: Settings,
     plan: HedgePlan,
     worker: WorkerRecord,
     prompt: str,
@@ -35,7 +37,6 @@ async def hedged_attempt(
 
     Appends every runtime's fate to ``hedges``. When all fail, raises the primary's failure.
     """
-    settings = execution.orch.settings
     primary = plan.runtimes[0]
     main = sink.spool_path
     sinks: dict[RuntimeMode, OutputSink] = {primary: sink}
@@ -46,7 +47,7 @@ async def hedged_attempt(
         )
 
     async def start(mode: RuntimeMode) -> StepOutcome:
-        return await execution._attempt(mode, worker, prompt, index, sinks[mode], 1)
+        return await attempt(mode, worker, prompt, index, sinks[mode], 1)
 
     begun = time.monotonic()
     try:

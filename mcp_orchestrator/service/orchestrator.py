@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
@@ -190,6 +190,12 @@ class Orchestrator:
         if self._engine is None:
             raise RuntimeError("the orchestrator is not running")
         return self._engine
+
+    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None) -> None:
+        """Start a background task in this instance's task group (inside ``running()``)."""
+        if self._tg is None:
+            raise RuntimeError("the orchestrator is not running")
+        self._tg.start_soon(fn, *args, name=name)
 
     async def io(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking store work off the event loop."""

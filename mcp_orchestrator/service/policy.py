@@ -8,9 +8,9 @@ from typing import get_args
 
 from mcp_orchestrator.contracts import FailureClass, ModelName, RuntimeMode, WorkerRecord
 from mcp_orchestrator.errors import InvalidArgument
-from mcp_orchestrator.gateway.router import FALLBACK_SAFE, alternative_blocked, sdk_credentials
+from mcp_orchestrator.gateway.router import FALLBACK_SAFE, alternative_blocked, has_credentials
 
-__all__ = ["COMPATIBLE", "FALLBACK_SAFE", "NATURAL", "fallback_runtime", "select_runtime"]
+__all__ = ["COMPATIBLE", "FALLBACK_SAFE", "NATURAL", "fallback_runtime", "has_credentials", "select_runtime"]
 
 NATURAL: dict[str, RuntimeMode] = {"codex_cli": "cli", "gemini_cli": "cli", "claude_cli": "cli", "mock": "mock"}
 # The mock runtime can stand in for any model (demos and tests); SDK runtimes only for their vendor.
@@ -59,9 +59,3 @@ def fallback_runtime(
         if alt not in (failed, "mock") and not alternative_blocked(worker.model, failed, alt, worker.role, env):
             return alt
     return None
-
-
-def has_credentials(mode: RuntimeMode, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the credentials an SDK runtime needs are present (their values are never read out)."""
-    env = os.environ if environ is None else environ
-    return any(env.get(k) for k in sdk_credentials(mode))

@@ -15,15 +15,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from mcp_orchestrator.contracts import Workspace
 
-__all__ = ["Delegate", "call_local", "decode", "delegate", "encode", "remote"]
+__all__ = ["Delegate", "Isolated", "call_local", "decode", "delegate", "encode", "remote"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Isolated:
+    """A writer's isolated checkout: the worktree, where the writer works inside it, and the record."""
+
+    repo: Path
+    worktree: Path
+    workdir: Path
+    workspace: Workspace
+
 
 Delegate = Callable[[str, list[Any]], Awaitable[Any]]
 delegate: ContextVar[Delegate | None] = ContextVar("mcp_orchestrator_workspace_delegate", default=None)
@@ -57,8 +69,6 @@ async def call_local(name: str, args: list[Any]) -> Any:
 
 def encode(value: Any) -> Any:
     """``value`` as JSON-ready data with type tags for paths, workspaces and isolated worktrees."""
-    from mcp_orchestrator.strategies.workspace import Isolated
-
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, Path):
@@ -76,8 +86,6 @@ def encode(value: Any) -> Any:
 
 def decode(value: Any) -> Any:
     """The inverse of ``encode``."""
-    from mcp_orchestrator.strategies.workspace import Isolated
-
     if isinstance(value, list):
         return [decode(v) for v in value]
     if not isinstance(value, dict):

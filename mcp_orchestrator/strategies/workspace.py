@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
 from mcp_orchestrator.contracts import Workspace
 from mcp_orchestrator.errors import OrchestratorError
-from mcp_orchestrator.strategies.remote import remote
+from mcp_orchestrator.strategies.remote import Isolated, remote
 
 __all__ = [
     "ApplyError",
@@ -86,16 +85,6 @@ async def _run(cwd: Path, *args: str, stdin: bytes | None = None, check: bool = 
 async def _git(cwd: Path, *args: str, check: bool = True) -> str:
     """Run ``git -C cwd args``; its stdout as stripped text."""
     return (await _run(cwd, *args, check=check)).decode("utf-8", "replace").strip()
-
-
-@dataclass(frozen=True)
-class Isolated:
-    """A writer's isolated checkout: the worktree, where the writer works inside it, and the record."""
-
-    repo: Path
-    worktree: Path
-    workdir: Path
-    workspace: Workspace
 
 
 @remote

@@ -355,8 +355,8 @@ async def test_stall_and_timeouts_kill_the_tree(model_server: ModelServer, mcp_e
     timeoutSeconds, gemini the dispatch's timeoutSeconds (gemini starts slowest: the longest limit)."""
     cases = {
         "codex_cli": ("stalled", {"stallSeconds": 3}, {}),
-        "claude_cli": ("timeout", {"timeoutSeconds": 6}, {}),
-        "gemini_cli": ("timeout", {}, {"timeoutSeconds": 8}),
+        "claude_cli": ("timeout", {"timeoutSeconds": 10}, {}),  # room for claude's two turns under load
+        "gemini_cli": ("timeout", {}, {"timeoutSeconds": 12}),
     }
     models = [m for m in cases if cli_binary(m) is not None]
     if not models:

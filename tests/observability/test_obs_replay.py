@@ -14,8 +14,9 @@ from obs_support import cli, dispatch_and_wait, running
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import WorkerRecord, utcnow
 from mcp_orchestrator.errors import InvalidArgument, NotFound
-from mcp_orchestrator.observability.replay import diff, effective_policy, load, replay_path, rerun
+from mcp_orchestrator.observability.replay import diff, effective_policy, load, replay_path
 from mcp_orchestrator.server import build_server
+from mcp_orchestrator.service.rerun import rerun
 
 pytestmark = pytest.mark.anyio
 

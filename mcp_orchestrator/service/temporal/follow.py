@@ -11,7 +11,6 @@ run it does not hold from the workflow itself (``lookup``).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import anyio
 from temporalio.service import RPCError
@@ -21,28 +20,26 @@ from mcp_orchestrator.engine.spec import RunPolicy, RunSpec
 from mcp_orchestrator.engine.temporal.engine import TemporalEngine
 from mcp_orchestrator.errors import NotFound, OrchestratorError
 from mcp_orchestrator.service.events import RunEvent
-
-if TYPE_CHECKING:
-    from mcp_orchestrator.service.orchestrator import Orchestrator
+from mcp_orchestrator.service.host import RunHost
 
 __all__ = ["label", "lookup", "resume_following", "submit"]
 
 log = logging.getLogger(__name__)
 
 
-def label(orch: Orchestrator) -> str:
+def label(orch: RunHost) -> str:
     """``executed_by`` of a run this deployment's cluster executes."""
     cfg = orch.settings.temporal
     return f"temporal {cfg.namespace}/{cfg.task_queue_prefix}.runs"
 
 
-def _engine(orch: Orchestrator) -> TemporalEngine:
+def _engine(orch: RunHost) -> TemporalEngine:
     engine = orch.engine
     assert isinstance(engine, TemporalEngine)
     return engine
 
 
-def _policy(orch: Orchestrator) -> RunPolicy:
+def _policy(orch: RunHost) -> RunPolicy:
     s = orch.settings
     return RunPolicy(
         step_timeout_seconds=s.step_timeout_seconds,
@@ -56,7 +53,7 @@ def _policy(orch: Orchestrator) -> RunPolicy:
     )
 
 
-async def submit(orch: Orchestrator, run: RunRecord, workers: list[WorkerRecord], task: str | None) -> None:
+async def submit(orch: RunHost, run: RunRecord, workers: list[WorkerRecord], task: str | None) -> None:
     """Start the run's workflow and follow it; a cluster that refuses fails the run with why."""
     spec = RunSpec.of(run, workers, task).model_copy(update={"policy": _policy(orch)})
     try:
@@ -66,11 +63,10 @@ async def submit(orch: Orchestrator, run: RunRecord, workers: list[WorkerRecord]
         await orch.finish_run(run.run_id, "failed", "never started: the Temporal cluster was unavailable", error)
         orch.events.publish(RunEvent(run.run_id, "run_ended", "run failed (Temporal unavailable)"))
         return
-    assert orch._tg is not None
-    orch._tg.start_soon(_follow, orch, run.run_id, name=f"follow:{run.run_id}")
+    orch.start_soon(_follow, orch, run.run_id, name=f"follow:{run.run_id}")
 
 
-async def resume_following(orch: Orchestrator) -> None:
+async def resume_following(orch: RunHost) -> None:
     """Follow every unfinished run of this data directory that the cluster executes (after a restart)."""
     mine = label(orch)
     for run_id in await orch.io(orch.store.active_run_ids):
@@ -89,11 +85,10 @@ async def resume_following(orch: Orchestrator) -> None:
                 continue
             await submit(orch, run, workers, None)
             continue
-        assert orch._tg is not None
-        orch._tg.start_soon(_follow, orch, run_id, name=f"follow:{run_id}")
+        orch.start_soon(_follow, orch, run_id, name=f"follow:{run_id}")
 
 
-async def lookup(orch: Orchestrator, run_id: str) -> RunRecord | None:
+async def lookup(orch: RunHost, run_id: str) -> RunRecord | None:
     """The cluster's record of a run this data directory does not hold."""
     try:
         return await _engine(orch).record(run_id)
@@ -102,7 +97,7 @@ async def lookup(orch: Orchestrator, run_id: str) -> RunRecord | None:
         return None
 
 
-async def _follow(orch: Orchestrator, run_id: str) -> None:
+async def _follow(orch: RunHost, run_id: str) -> None:
     """Mirror the workflow's record into the store until the run ends (retrying while the cluster is away)."""
     engine = _engine(orch)
     done = False
@@ -121,7 +116,7 @@ async def _follow(orch: Orchestrator, run_id: str) -> None:
             await anyio.sleep(1.0)
 
 
-async def _mirror(orch: Orchestrator, record: RunRecord) -> bool:
+async def _mirror(orch: RunHost, record: RunRecord) -> bool:
     """Write the workflow's view of the run; ``True`` once it is terminal here."""
     steps = [Step.model_validate(orch.redactor.data(s.model_dump())) for s in record.steps]
 

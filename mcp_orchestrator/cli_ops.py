@@ -20,12 +20,13 @@ from mcp_orchestrator.guards import check_run_id
 from mcp_orchestrator.observability.diagnose import at_least, diagnose_home
 from mcp_orchestrator.observability.logcheck import validate_log
 from mcp_orchestrator.observability.models import SEVERITIES, Diagnosis, ReplayPackage
-from mcp_orchestrator.observability.replay import diff, load, rerun
+from mcp_orchestrator.observability.replay import diff, load
 from mcp_orchestrator.observability.retention import RetentionPolicy, prune
 from mcp_orchestrator.observability.runlog import log_path
 from mcp_orchestrator.observability.stats import DRIFT_THRESHOLD, log_stats
 from mcp_orchestrator.service import Orchestrator
 from mcp_orchestrator.service.adapters import describe_runtimes
+from mcp_orchestrator.service.rerun import rerun
 from mcp_orchestrator.store import JsonRunStore
 
 __all__ = ["add_commands"]
