@@ -13,7 +13,6 @@ Settings (environment): ``MCP_ORCHESTRATOR_RETAIN_DAYS`` (every TTL, default 30)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -31,6 +30,7 @@ from mcp_orchestrator.observability.models import PruneReport, PruneSection
 from mcp_orchestrator.observability.replay import replay_path
 from mcp_orchestrator.observability.runlog import exclusive, log_path
 from mcp_orchestrator.store import JsonRunStore
+from mcp_orchestrator.store.index import sha
 
 __all__ = ["RetentionPolicy", "prune"]
 
@@ -103,18 +103,14 @@ def _evict(items: list[_Finished], total: int, cap: int, size_of: str) -> list[_
     return out
 
 
-def _sha(text: str) -> str:  # the store's key for index folders (store/json_store.py)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def _forget(home: Path, store: JsonRunStore, run: RunRecord) -> None:
     """Remove a finished run's directory and every marker that points at it."""
     store.remove_run_files(run.run_id)
     for name in run.workers:
         (home / "index" / "worker" / name / run.run_id).unlink(missing_ok=True)
-    (home / "index" / "agent" / _sha(run.agent_id) / run.run_id).unlink(missing_ok=True)
+    (home / "index" / "agent" / sha(run.agent_id) / run.run_id).unlink(missing_ok=True)
     if run.idempotency_key is not None:
-        key = home / "idempotency" / f"{_sha(run.agent_id + chr(0) + run.idempotency_key)}.json"
+        key = home / "idempotency" / f"{sha(run.agent_id + chr(0) + run.idempotency_key)}.json"
         try:
             if json.loads(key.read_bytes()).get("runId") == run.run_id:
                 key.unlink(missing_ok=True)
