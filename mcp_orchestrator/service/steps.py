@@ -1,0 +1,161 @@
+"""A run's step records: the state one run's execution keeps, and how each step is stored as it changes.
+
+``StepRecorder`` holds the run's limits (timeout, deadline, budget), persists a step (redacted; fenced once
+the run is terminal), publishes progress, opens a step's output sink and records how a step ended (its
+excerpt, telemetry and event). ``service.attempts`` builds the attempt loop on it; ``service.execution``
+the strategy's view of a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+
+from mcp_orchestrator.contracts import (
+    FailureClass,
+    RunRecord,
+    RuntimeMode,
+    Step,
+    utcnow,
+)
+from mcp_orchestrator.runtimes import OutputSink, StepOutcome
+from mcp_orchestrator.runtimes.base import bound_text
+from mcp_orchestrator.service.events import RunEvent
+from mcp_orchestrator.service.host import RunHost
+from mcp_orchestrator.strategies import StrategyOptions
+
+__all__ = ["StepRecorder", "restart_sink"]
+
+log = logging.getLogger(__name__)
+
+
+class StepRecorder:
+    """One run's execution state and its step records."""
+
+    def __init__(
+        self, orch: RunHost, run: RunRecord, *, continue_session: bool = False, task: str | None = None
+    ) -> None:
+        self.orch = orch
+        self.run_id = run.run_id
+        self._task = run.task if task is None else task  # the store keeps it redacted; a fresh dispatch has it all
+        self._continue_session = continue_session
+        self._next_index = len(run.steps)
+        self._deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
+        self._deadline_class: FailureClass = "timeout"
+        if run.deadline_at is not None:
+            left = (run.deadline_at - utcnow()).total_seconds()
+            if self._deadline is None or time.monotonic() + left < self._deadline:
+                self._deadline, self._deadline_class = time.monotonic() + left, "deadline_exceeded"
+        self.step_scopes: dict[str, anyio.CancelScope] = {}
+        self.runtime_override: RuntimeMode | None = run.runtime_mode
+        self.cancel_reason: str | None = None
+        self.options = StrategyOptions(apply_result=run.apply_result, keep_worktrees=run.keep_worktrees)
+        self.priority: str = run.priority
+        limits = run.budget
+        self.budget = orch.gateway.budget(limits.max_tokens, limits.max_cost_usd) if limits is not None else None
+
+    @property
+    def task(self) -> str:
+        """The task as dispatched."""
+        return self._task
+
+    def _publish(self, kind: str, message: str) -> None:
+        self.orch.events.publish(RunEvent(self.run_id, kind, self.orch.redactor.text(message)))  # type: ignore[arg-type]
+
+    async def _save_step(self, step: Step) -> None:
+        step = Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
+
+        def change(run: RunRecord) -> RunRecord:
+            if run.terminal:  # fenced: an heir already ended it (this instance lost its lease); never flip it
+                return run
+            steps = [s for s in run.steps if s.index != step.index] + [step]
+            return run.model_copy(update={"steps": sorted(steps, key=lambda s: s.index)})
+
+        await self.orch.io(self.orch.store.update_run, self.run_id, change)
+
+    async def save_step(self, step: Step) -> None:
+        """Store a step again with more facts (verdict, workspace)."""
+        await self._save_step(step)
+
+    def _sink(self, index: int) -> OutputSink:
+        return OutputSink(
+            self.orch.store.step_output_path(self.run_id, index),
+            excerpt_bytes=self.orch.settings.output_excerpt_bytes,
+            spool_cap=self.orch.settings.output_spool_bytes,
+        )
+
+    async def _end(
+        self,
+        step: Step,
+        status: str,
+        *,
+        sink: OutputSink | None = None,
+        started: float | None = None,
+        outcome: StepOutcome | None = None,
+        failure: tuple[FailureClass, str] | None = None,
+        exit_code: int | None = None,
+    ) -> Step:
+        cap = self.orch.settings.output_excerpt_bytes
+        # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
+        await self.orch.io(self.orch.redactor.tree, self.orch.store.step_output_path(self.run_id, step.index).parent)
+        if outcome is not None:
+            # The excerpt is the answer, truncated only when the answer itself was cut; the resource holds
+            # everything the worker printed (its JSONL is always longer than the answer: that is no truncation).
+            text, truncated = bound_text(outcome.text, cap)
+        elif sink is not None and sink.total_bytes:
+            text, truncated = sink.excerpt()
+        else:
+            text, truncated = "", False
+        if failure is not None:
+            text = f"{failure[0]}: {failure[1]}" + (f"\n{text}" if text else "")
+        update: dict[str, Any] = {
+            "status": status,
+            "ended_at": utcnow(),
+            "duration_ms": int((time.monotonic() - started) * 1000) if started is not None else 0,
+            "output": text,
+            "output_truncated": truncated,
+            "output_bytes": sink.total_bytes if sink is not None else 0,
+            "failure_class": failure[0] if failure else None,
+            "exit_code": outcome.exit_code if outcome is not None else exit_code,
+            "usage": outcome.usage if outcome is not None else None,
+        }
+        if outcome is not None:
+            details = outcome.details
+            update["session_id"] = outcome.session_id
+            update["flags"] = [str(f) for f in details.get("flags", [])][:50]
+            if details.get("home"):
+                update["home"] = str(details["home"])
+            update["commands"] = [str(c)[:500] for c in details.get("commands", [])][:100]
+            update["files_changed"] = [str(f)[:500] for f in details.get("files_changed", [])][:200]
+        step = step.model_copy(update=update)
+        await self._save_step(step)
+        self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
+        self.orch.emit(
+            "step_ended",
+            self.run_id,
+            step_index=step.index,
+            worker_name=step.worker_name,
+            role=step.role,
+            runtime_mode=step.runtime_mode,
+            status=status,
+            failure_class=step.failure_class,
+            duration_ms=step.duration_ms,
+            output_bytes=step.output_bytes,
+            usage=step.usage,
+            attempt=step.attempt,
+        )
+        return step
+
+
+def restart_sink(old: OutputSink, mode: str, new: OutputSink) -> OutputSink:
+    """Keep a failed attempt's output beside the step's as ``output.<mode>.log``; start a fresh one."""
+    old.close()
+    spool = old.spool_path
+    if spool is not None:
+        # The spool and anything kept beside it (quarantined raw output) move aside together.
+        for path in spool.parent.glob(spool.name + "*"):
+            path.replace(path.with_name(path.name.replace(spool.name, f"output.{mode}.log", 1)))
+    return new
