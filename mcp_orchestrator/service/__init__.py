@@ -1,5 +1,8 @@
-"""The orchestrator service layer: workers, runs and guards (``orchestrator``), how a run executes
-(``execution``, which sees the orchestrator only through ``host.RunHost``), replaying a run again
+"""The orchestrator service layer. ``Orchestrator`` (``orchestrator``: the process's lifetime) is built from
+one class per idea: ``core`` (what a run's execution uses), ``panic_guard`` (the write guard),
+``workers`` (the registry), ``run_reads`` (get, wait, list, cancel) and ``lifecycle`` (accept, queue,
+execute, resume). How a run executes: ``execution`` over ``attempts`` over ``steps`` (they see the
+orchestrator only through ``host.RunHost``); ``hedging``, ``retry``, ``policy``, ``recovery``; replaying a run again
 (``rerun``), and the executor process that runs them for front ends (``executor``, ``daemon``).
 It imports strategies, the engine, runtimes, the store, ``gateway`` and ``observability``, never the MCP
 surface; ``tests/unit/test_import_graph.py`` holds the package to no cycles."""

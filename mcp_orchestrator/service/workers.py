@@ -1,0 +1,102 @@
+"""The workers registry: spawn (validated, jailed workdir, runtime chosen by policy), list and stop workers,
+and the candidates a dispatch may use."""
+
+from __future__ import annotations
+
+from mcp_orchestrator.contracts import (
+    FallbackPolicy,
+    ModelName,
+    RuntimeMode,
+    WorkerRecord,
+    utcnow,
+)
+from mcp_orchestrator.errors import Forbidden, InvalidArgument
+from mcp_orchestrator.guards import check_name, jail_workdir
+from mcp_orchestrator.service.panic_guard import PanicGuard
+from mcp_orchestrator.service.policy import select_runtime
+
+__all__ = ["WorkerRegistry"]
+
+
+class WorkerRegistry(PanicGuard):
+    """Workers: spawn, list, stop."""
+
+    async def spawn_worker(
+        self,
+        agent_id: str,
+        name: str,
+        model: ModelName,
+        *,
+        runtime_mode: RuntimeMode | None = None,
+        fallback_policy: FallbackPolicy = "on_error",
+        workdir: str | None = None,
+        role: str | None = None,
+        timeout_seconds: float | None = None,
+        stall_seconds: float | None = None,
+        model_name: str | None = None,
+    ) -> WorkerRecord:
+        """Create a worker owned by ``agent_id``."""
+        agent = await self.guard_write(agent_id)
+        check_name(name)
+        mode = select_runtime(model, runtime_mode, self.settings.default_runtime)
+        if fallback_policy not in ("on_error", "never"):
+            raise InvalidArgument(
+                "fallbackPolicy", f"unknown policy {fallback_policy!r}", hint="Use on_error or never."
+            )
+        path = jail_workdir(workdir, self.settings.roots)
+        worker = WorkerRecord(
+            name=name,
+            model=model,
+            runtime_mode=mode,
+            fallback_policy=fallback_policy,
+            workdir=str(path),
+            role=role or "writer",
+            owner_agent_id=agent,
+            created_at=utcnow(),
+            timeout_seconds=timeout_seconds,
+            stall_seconds=stall_seconds,
+            model_name=model_name,
+        )
+        return await self.io(self.store.put_worker, worker, create=True)
+
+    async def list_workers(self, status: str | None = None) -> list[WorkerRecord]:
+        """Workers, optionally with one status."""
+        workers = await self.io(self.store.list_workers)
+        return [w for w in workers if status is None or w.status == status]
+
+    async def stop_worker(self, agent_id: str, name: str) -> WorkerRecord:
+        """Stop a worker: it takes no new work and its running step is canceled."""
+        agent = await self.guard_write(agent_id)
+        check_name(name)
+        worker = await self.io(self.store.get_worker, name)
+        if worker.owner_agent_id != agent:
+            raise Forbidden(
+                f"Worker {name!r} belongs to agent {worker.owner_agent_id!r}.",
+                hint="Only the agent that spawned a worker can stop it.",
+            )
+        worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update={"status": "stopped"}))
+        for execution in list(self._executions.values()):
+            scope = execution.step_scopes.get(name)
+            if scope is not None:
+                execution.cancel_reason = f"worker {name} was stopped by {agent}"
+                scope.cancel()
+        if worker.current_run_id and worker.current_run_id not in self._executions:
+            await self._request_cancel(worker.current_run_id, f"worker {name} was stopped by {agent}")
+        return worker
+
+    async def _candidates(self, agent: str, names: list[str] | None) -> list[WorkerRecord]:
+        if names is None:
+            mine = [w for w in await self.list_workers() if w.owner_agent_id == agent and w.status != "stopped"]
+            return mine
+        if not isinstance(names, list) or len(names) > 32:
+            raise InvalidArgument("workers", "must be a list of at most 32 worker names")
+        out = []
+        for name in names:
+            check_name(name, "workers")
+            w = await self.io(self.store.get_worker, name)
+            if w.owner_agent_id != agent:
+                raise Forbidden(f"Worker {name!r} belongs to agent {w.owner_agent_id!r}.", hint="Use your own workers.")
+            if w.status == "stopped":
+                raise InvalidArgument("workers", f"worker {name!r} is stopped", hint="Spawn a new worker.")
+            out.append(w)
+        return out
