@@ -6,7 +6,8 @@
 - ``hedge``: start the next candidate when the first is silent; the first success wins.
 - ``Budget``: a run's token and cost limits, checked before each attempt.
 
-``Gateway`` puts them together for one server process. Errors, in the package's one tree::
+``Gateway`` puts them together for one server process. Beside the stack, used by the service (and
+``config``): imports only ``contracts``, ``errors`` and ``runtimes``. Errors, in the package's one tree::
 
     OrchestratorError
     ├── RunFailure

@@ -1,4 +1,8 @@
-"""Worker runtimes, chosen by name and imported lazily (vendor SDKs cost nothing until used)."""
+"""Worker runtimes, chosen by name and imported lazily (vendor SDKs cost nothing until used).
+
+``base.WorkerRuntime`` is the seam; ``mock``, ``cli/`` (the codex, gemini and claude processes),
+``openai_sdk`` and ``google_sdk`` (over ``_sdk_common``, ``_sdk_seam`` and ``_sdk_wire``) implement it.
+Imports only ``contracts`` and ``errors`` (and the vendors' packages)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Collaboration strategies, by name.
 
 ``get_strategy(name)`` gives a fresh strategy; ``audit_summary(run)`` renders what a run did as
-Markdown; ``apply_workspace`` applies an isolated writer's recorded change to a workdir.
+Markdown; ``apply_workspace`` applies an isolated writer's recorded change to a workdir. The strategies
+drive a ``base.StrategyContext`` and cannot tell which engine runs them (git operations go through
+``remote``). Below the service: may import ``runtimes``, ``contracts`` and ``errors``.
 """
 
 from __future__ import annotations
