@@ -35,14 +35,15 @@ async def dispatch_then_die(env: dict[str, str], log: Path, root: Path, tag: str
         await server.ready()
         with contextlib.suppress(Exception), anyio.move_on_after(60):  # the server dies under the client
             async with Client(server.url, read_timeout_seconds=60) as c:
-                await call(c, "spawn_worker", agentId="default", name="m", model="mock", workdir=str(root / "work"))
+                name = f"m-{tag}"  # the cluster's registry holds one worker per name
+                await call(c, "spawn_worker", agentId="default", name=name, model="mock", workdir=str(root / "work"))
                 for i in range(PER_SERVER):
                     run = await call(
                         c,
                         "dispatch_task",
                         agentId="default",
                         task=f"{tag} {i} [[mock delay=0.2]]",
-                        workers=["m"],
+                        workers=[name],
                         waitSeconds=0,
                     )
                     ids.append(run["runId"])

@@ -86,11 +86,6 @@ async def test_random_worker_kills_lose_nothing_and_run_nothing_twice(
                 workdir=str(root / "work"),
             )
             ids = []
-            for i in range(RUNS):
-                run = await call(
-                    c, "dispatch_task", agentId="default", task=f"job-{i} go", workers=["cx"], waitSeconds=0
-                )
-                ids.append(run["runId"])
 
             async def chaos() -> None:
                 nonlocal killed
@@ -102,7 +97,12 @@ async def test_random_worker_kills_lose_nothing_and_run_nothing_twice(
                     workers.append(await anyio.to_thread.run_sync(start, stack))
 
             async with anyio.create_task_group() as tg:
-                tg.start_soon(chaos)
+                tg.start_soon(chaos)  # from the first dispatch on (a dispatch reads the cluster's registry)
+                for i in range(RUNS):
+                    run = await call(
+                        c, "dispatch_task", agentId="default", task=f"job-{i} go", workers=["cx"], waitSeconds=0
+                    )
+                    ids.append(run["runId"])
                 ended = [await call(c, "get_run", runId=run_id, waitSeconds=120, detail="full") for run_id in ids]
                 tg.cancel_scope.cancel()
     for line in ledger.read_text().splitlines():  # the orphans of killed workers
