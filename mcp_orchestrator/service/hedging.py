@@ -17,14 +17,14 @@ from mcp_orchestrator.errors import RunFailure
 from mcp_orchestrator.gateway import HedgeFailed, HedgePlan, HedgeRecord, hedge
 from mcp_orchestrator.runtimes import OutputSink, StepOutcome
 
-__all__ = ["Attempt", "hedged_attempt"]
+__all__ = ["TryStep", "hedged_attempt"]
 
-Attempt = Callable[[RuntimeMode, WorkerRecord, str, int, OutputSink, int], Awaitable[StepOutcome]]
+TryStep = Callable[[RuntimeMode, WorkerRecord, str, int, OutputSink, int], Awaitable[StepOutcome]]
 """One try of a step: ``(mode, worker, prompt, step index, sink, attempt number)`` (``RunExecution._attempt``)."""
 
 
 async def hedged_attempt(
-    attempt: Attempt,
+    attempt: TryStep,
     settings: Settings,
     plan: HedgePlan,
     worker: WorkerRecord,
