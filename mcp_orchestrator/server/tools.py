@@ -262,6 +262,7 @@ async def dispatch_task(
         apply_result=applyResult,
         keep_worktrees=keepWorktrees,
         budget=budget,
+        follow=wait > 0,
     )
     return _run((await orch.wait_run(run.run_id, wait, _progress(ctx))).to_wire(), detail)
 

@@ -24,11 +24,13 @@ from typing import Any
 
 import anyio
 from anyio.abc import SocketStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from mcp_orchestrator import __version__
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import utcnow
+from mcp_orchestrator.contracts import RunRecord, WorkerRecord, utcnow
 from mcp_orchestrator.errors import OrchestratorError, Overloaded
+from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.executor import ExecutorPaths, read_lines, request
 from mcp_orchestrator.service.orchestrator import Orchestrator
 from mcp_orchestrator.store._files import atomic_write, is_alive
@@ -39,6 +41,16 @@ log = logging.getLogger(__name__)
 
 LOCK_WAIT_SECONDS = 5.0
 SWEEP_SECONDS = 1.0
+
+
+def _records(req: dict[str, Any]) -> tuple[RunRecord | None, list[WorkerRecord] | None]:
+    """The run and worker records a claim carries, if well formed (else the executor reads the store)."""
+    try:
+        run = RunRecord.model_validate(req["run"])
+        workers = [WorkerRecord.model_validate(w) for w in req["workers"]]
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    return run, workers
 
 
 class _Executor:
@@ -64,6 +76,8 @@ class _Executor:
                 async for req in read_lines(stream):  # one request per connection
                     if req.get("op") == "watch":
                         await self.watch(stream, str(req.get("runId", "")))
+                    elif req.get("op") == "claim" and req.get("watch"):
+                        await self.claim_and_watch(stream, req)
                     else:
                         await stream.send(json.dumps(await self.answer(req)).encode() + b"\n")
                     if req.get("op") == "stop":
@@ -87,7 +101,10 @@ class _Executor:
         if op == "claim":
             async with self.lock:
                 task = req.get("task")
-                ok = await self.orch.claim(str(req.get("runId", "")), task if isinstance(task, str) else None)
+                run, workers = _records(req)
+                ok = await self.orch.claim(
+                    str(req.get("runId", "")), task if isinstance(task, str) else None, run=run, workers=workers
+                )
             return {"ok": ok, "owner": self.orch.process.model_dump(mode="json"), **self.queues()}
         if op == "status":
             return self.status()
@@ -101,15 +118,37 @@ class _Executor:
 
     async def watch(self, stream: SocketStream, run_id: str) -> None:
         async with self.orch.events.subscribe(run_id) as events:
-            with contextlib.suppress(OrchestratorError):
-                if (await self.orch.get_run(run_id)).terminal:  # ended before the watcher came
-                    await stream.send(json.dumps({"kind": "run_ended", "message": "run ended"}).encode() + b"\n")
-                    return
-            async for event in events:
-                line = {"kind": event.kind, "message": event.message}
-                await stream.send(json.dumps(line).encode() + b"\n")
-                if event.kind == "run_ended":
-                    return
+            await self._send_events(stream, run_id, events, check_first=True)
+
+    async def claim_and_watch(self, stream: SocketStream, req: dict[str, Any]) -> None:
+        """A claim whose connection then carries the run's events: subscribed before the run starts."""
+        run_id = str(req.get("runId", ""))
+        async with self.orch.events.subscribe(run_id) as events:
+            answer = await self.answer(req)
+            await stream.send(json.dumps(answer).encode() + b"\n")
+            if answer.get("ok"):
+                await self._send_events(stream, run_id, events, check_first=False)
+
+    async def _send_events(
+        self, stream: SocketStream, run_id: str, events: MemoryObjectReceiveStream[RunEvent], *, check_first: bool
+    ) -> None:
+        """Send the run's events until it ends. The store is checked first (unless the run was just claimed
+        under this subscription) and after each quiet second: a full buffer drops events, ``run_ended`` too."""
+        ended = {"kind": "run_ended", "message": "run ended"}
+        check = check_first
+        while True:
+            if check:
+                with contextlib.suppress(OrchestratorError):
+                    if (await self.orch.get_run(run_id)).terminal:  # ended before the watcher came, or unheard
+                        await stream.send(json.dumps(ended).encode() + b"\n")
+                        return
+            check = True
+            with anyio.move_on_after(SWEEP_SECONDS):
+                async for event in events:
+                    line = {"kind": event.kind, "message": event.message}
+                    await stream.send(json.dumps(line).encode() + b"\n")
+                    if event.kind == "run_ended":
+                        return
 
     def queues(self) -> dict[str, Any]:
         """Queue depth and limit per priority class, for a front end's next capacity check."""

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,12 @@ from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import ProcessRef
+from mcp_orchestrator.contracts import ProcessRef, RunRecord, WorkerRecord
 from mcp_orchestrator.errors import Overloaded, Unavailable
+from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.store._files import is_alive
 
-__all__ = ["ExecutorLink", "ExecutorPaths", "read_lines", "request"]
+__all__ = ["ExecutorLink", "ExecutorPaths", "open_request", "read_lines", "request"]
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +102,31 @@ async def read_lines(stream: SocketStream) -> Any:
         yield json.loads(line)
 
 
-async def request(path: Path, payload: dict[str, Any], within: float = 10.0) -> dict[str, Any]:
-    """Send one request and return the first answer line; ``OSError`` when nobody listens."""
+async def open_request(
+    path: Path, payload: dict[str, Any], within: float = 10.0
+) -> tuple[dict[str, Any], SocketStream, AsyncIterator[Any]]:
+    """Send one request; return the first answer line with the still open connection and its further lines
+    (the caller closes the stream). ``OSError`` when nobody listens."""
     with anyio.fail_after(within):
         stream = await anyio.connect_unix(path)
-        async with stream:
+        try:
             await stream.send(json.dumps(payload).encode() + b"\n")
-            async for answer in read_lines(stream):
-                return dict(answer)
-    raise ConnectionResetError("the executor closed the connection without an answer")
+            lines = read_lines(stream)
+            try:
+                answer = await lines.__anext__()
+            except StopAsyncIteration:
+                raise ConnectionResetError("the executor closed the connection without an answer") from None
+        except BaseException:
+            await stream.aclose()
+            raise
+    return dict(answer), stream, lines
+
+
+async def request(path: Path, payload: dict[str, Any], within: float = 10.0) -> dict[str, Any]:
+    """Send one request and return the first answer line; ``OSError`` when nobody listens."""
+    answer, stream, _ = await open_request(path, payload, within)
+    await stream.aclose()
+    return answer
 
 
 class ExecutorLink:
@@ -154,12 +171,20 @@ class ExecutorLink:
 
     async def call(self, payload: dict[str, Any], *, within: float = 10.0) -> dict[str, Any]:
         """One request to the executor, starting it first when nobody answers."""
+        answer, stream, _ = await self.call_open(payload, within=within)
+        await stream.aclose()
+        return answer
+
+    async def call_open(
+        self, payload: dict[str, Any], *, within: float = 10.0
+    ) -> tuple[dict[str, Any], SocketStream, AsyncIterator[Any]]:
+        """``call``, keeping the connection open for the lines after the answer (the caller closes it)."""
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         delay = 0.01
         spawned = False
         while True:
             try:
-                return await request(self.paths.socket, payload, within)
+                return await open_request(self.paths.socket, payload, within)
             except (OSError, TimeoutError) as e:
                 if time.monotonic() > deadline:
                     raise Unavailable(
@@ -194,15 +219,41 @@ class ExecutorLink:
             raise Overloaded(priority, int(full["depth"]), int(full["limit"]), int(full["retryAfter"]))
         return ProcessRef.model_validate(answer["owner"])
 
-    async def claim(self, run_id: str, task: str) -> bool:
-        """Tell the executor to start ``run_id`` (stored as owned by it); the task goes as given, unredacted."""
+    async def claim(
+        self, run: RunRecord, workers: list[WorkerRecord], task: str, publish: Callable[[Any], None] | None = None
+    ) -> tuple[bool, Callable[[], Awaitable[None]] | None]:
+        """Tell the executor to start ``run`` (stored as owned by it, sent with its workers so the executor need
+        not read them back); the task goes as given, unredacted.
+
+        With ``publish``, the same connection then carries the run's events (the executor subscribes before it
+        starts the run, so none is missed): the second value forwards them to ``publish`` until the run ends,
+        and the caller must start it at once (it closes the connection)."""
+        run_id = run.run_id
+        payload: dict[str, Any] = {
+            "op": "claim",
+            "runId": run_id,
+            "task": task,
+            "run": run.model_dump(mode="json"),
+            "workers": [w.model_dump(mode="json") for w in workers],
+        }
+        if publish is not None:
+            payload["watch"] = True
         try:
-            answer = await self.call({"op": "claim", "runId": run_id, "task": task})
+            answer, stream, lines = await self.call_open(payload)
         except Unavailable:
             self._owner = None
             raise
         self._remember(answer)
-        return bool(answer.get("ok"))
+        ok = bool(answer.get("ok"))
+        if publish is None or not ok:
+            await stream.aclose()
+            return ok, None
+
+        async def forward() -> None:
+            async with stream:
+                await _publish_lines(run_id, lines, publish)
+
+        return ok, forward
 
     def _remember(self, answer: dict[str, Any]) -> None:
         """Keep the executor's identity and queue report for the next ``admit``."""
@@ -214,12 +265,15 @@ class ExecutorLink:
 
     async def watch(self, run_id: str, publish: Callable[[Any], None]) -> None:
         """Forward the executor's events of ``run_id`` to ``publish`` until the run ends or we are canceled."""
-        from mcp_orchestrator.service.events import RunEvent
-
         with contextlib.suppress(OSError):
             stream = await anyio.connect_unix(self.paths.socket)
             async with stream:
                 await stream.send(json.dumps({"op": "watch", "runId": run_id}).encode() + b"\n")
-                async for item in read_lines(stream):
-                    if isinstance(item, dict) and item.get("kind"):
-                        publish(RunEvent(run_id, item["kind"], str(item.get("message", ""))))
+                await _publish_lines(run_id, read_lines(stream), publish)
+
+
+async def _publish_lines(run_id: str, lines: AsyncIterator[Any], publish: Callable[[Any], None]) -> None:
+    """Publish each event line of ``run_id`` as a ``RunEvent``."""
+    async for item in lines:
+        if isinstance(item, dict) and item.get("kind"):
+            publish(RunEvent(run_id, item["kind"], str(item.get("message", ""))))

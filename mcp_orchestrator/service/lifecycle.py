@@ -6,8 +6,11 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+
+import anyio
 
 from mcp_orchestrator.contracts import (
     Priority,
@@ -32,6 +35,7 @@ __all__ = ["MAX_TASK_CHARS", "RunLifecycle", "new_run_id"]
 log = logging.getLogger(__name__)
 
 MAX_TASK_CHARS = 200_000
+MAX_FOLLOWED = 64  # a front end follows at most this many handed-over runs over their claim connections
 
 
 def new_run_id() -> str:
@@ -58,8 +62,10 @@ class RunLifecycle(RunReads):
         apply_result: bool = False,
         keep_worktrees: bool = False,
         budget: RunBudget | None = None,
+        follow: bool = False,
     ) -> RunRecord:
-        """Record a run as ``accepted`` and queue it; returns at once."""
+        """Record a run as ``accepted`` and queue it; returns at once. ``follow``: the caller waits for the run
+        next (``wait_run``), so a front end may hand it over in the background."""
         agent = await self.guard_write(agent_id)
         if priority not in ("interactive", "batch"):
             raise InvalidArgument("priority", f"unknown class {priority!r}", hint="Use interactive or batch.")
@@ -114,37 +120,78 @@ class RunLifecycle(RunReads):
             if self.executor is None:
                 await self._enqueue(stored, chosen, task=task)
             else:
-                await self._hand_over(stored, task)
+                await self._hand_over(stored, chosen, task, follow=follow)
             return stored
 
-    async def _hand_over(self, run: RunRecord, task: str) -> None:
+    async def _hand_over(self, run: RunRecord, workers: list[WorkerRecord], task: str, *, follow: bool) -> None:
         """Front end: tell the executor about a run stored as its own. Should it never answer, the run
-        fails here (fenced: a terminal status is final, so a late executor cannot start it)."""
+        fails (fenced: a terminal status is final, so a late executor cannot start it).
+
+        ``follow`` (the caller waits for the run next): the claim goes on in the background, shielded, and its
+        connection then carries the run's events, so the wait starts at once and needs no connection of its own.
+        Otherwise the claim is answered before this returns: the caller may go away right after."""
+        if follow and self._tg is not None and len(self._followed) < MAX_FOLLOWED:
+            self._followed.add(run.run_id)
+            self._tg.start_soon(self._claim_following, run, workers, task, name=f"follow:{run.run_id}")
+            return
+        await self._claim_or_fail(run, workers, task, None)
+
+    async def _claim_or_fail(
+        self, run: RunRecord, workers: list[WorkerRecord], task: str, publish: Callable[[RunEvent], None] | None
+    ) -> Callable[[], Awaitable[None]] | None:
+        assert self.executor is not None
+        run_id = run.run_id
         try:
-            if await self.executor.claim(run.run_id, task):  # type: ignore[union-attr]
-                return
+            with anyio.CancelScope(shield=True):  # a claim half sent would leave the executor the redacted task
+                ok, forward = await self.executor.claim(run, workers, task, publish)
+            if ok:
+                return forward
             message = "the executor refused the run"
         except OrchestratorError as e:
             message = str(e)
         error = RunError(failure_class="unavailable", message=message)
-        await self.finish_run(run.run_id, "failed", "never started: the executor was unavailable", error)
+        await self.finish_run(run_id, "failed", "never started: the executor was unavailable", error)
+        self.events.publish(RunEvent(run_id, "run_ended", "run failed (the executor was unavailable)"))
+        return None
 
-    async def claim(self, run_id: str, task: str | None = None) -> bool:
-        """Executor: start a run a front end stored as owned by this instance (at most once here)."""
+    async def _claim_following(self, run: RunRecord, workers: list[WorkerRecord], task: str) -> None:
+        try:
+            forward = await self._claim_or_fail(run, workers, task, self.events.publish)
+            if forward is not None:
+                await forward()
+        finally:
+            self._followed.discard(run.run_id)
+
+    async def claim(
+        self,
+        run_id: str,
+        task: str | None = None,
+        *,
+        run: RunRecord | None = None,
+        workers: list[WorkerRecord] | None = None,
+    ) -> bool:
+        """Executor: start a run a front end stored as owned by this instance (at most once here).
+
+        ``run`` and ``workers``: the records as the front end just stored them, which spares reading them back
+        (the start itself still checks the lease in the store, under the run's lock)."""
         if run_id in self._executions or run_id in self._claiming:
             return True
         self._claiming.add(run_id)
         try:
-            try:
-                run = await self.get_run(run_id)
-            except NotFound:
-                return False
+            if run is None or run.run_id != run_id:
+                try:
+                    run = await self.get_run(run_id)
+                except NotFound:
+                    return False
             mine = run.owner is not None and run.owner.instance == self.process.instance
             if run.terminal or not mine:
                 if run.terminal:
                     await self.io(self.store.disown, run_id, self.process.instance)
                 return False
-            await self._resume(run, task=task)
+            if workers is not None and [w.name for w in workers] == run.workers and not run.terminal:
+                await self._enqueue(run, workers, task=task)
+            else:
+                await self._resume(run, task=task)
             return True
         finally:
             self._claiming.discard(run_id)

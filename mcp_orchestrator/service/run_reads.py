@@ -65,7 +65,7 @@ class RunReads(WorkerRegistry):
     @asynccontextmanager
     async def _forwarding(self, run_id: str) -> AsyncIterator[None]:
         """A front end hears the executor's events of ``run_id`` while the context is open."""
-        if self.executor is None or self._tg is None:
+        if self.executor is None or self._tg is None or run_id in self._followed:
             yield
             return
         scope = anyio.CancelScope()

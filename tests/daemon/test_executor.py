@@ -119,8 +119,44 @@ async def test_a_lost_hand_over_is_picked_up(server_env: dict[str, str], data_ho
     assert done.status == "completed", done
 
 
-async def _never_told(run_id: str, task: str) -> bool:
-    return True  # as if the message were lost on the way
+async def test_a_followed_hand_over_streams_the_runs_events_and_fails_when_refused(
+    server_env: dict[str, str], data_home: Path
+) -> None:
+    """A caller that waits (``follow``) hears the run's events over the claim's own connection, and a claim the
+    executor refuses ends the waiting caller's run ``failed`` (unavailable) instead of leaving it accepted."""
+    from mcp_orchestrator.config import Settings
+    from mcp_orchestrator.service import Orchestrator
+    from mcp_orchestrator.service.executor import ExecutorLink
+
+    settings = Settings.from_env(server_env)
+    link = ExecutorLink(settings)
+    orch = Orchestrator(settings, executor=link)
+    kinds: list[str] = []
+
+    async def heard(event: object) -> None:
+        kinds.append(getattr(event, "kind", ""))
+
+    async with orch.running(take_over=False):
+        await orch.spawn_worker("alice", "w", "mock")
+        run = await orch.dispatch("alice", "[[mock delay=0.3]] followed", follow=True)
+        done = await orch.wait_run(run.run_id, 20, heard)
+        assert done.status == "completed", done
+        assert "step_started" in kinds and kinds[-1] == "run_ended", kinds
+
+        link.claim = _refused  # type: ignore[method-assign]
+        refused = await orch.dispatch("alice", "never runs", follow=True)
+        ended = await orch.wait_run(refused.run_id, 10)
+    assert ended.status == "failed", ended
+    assert ended.error is not None and ended.error.failure_class == "unavailable", ended.error
+    await cli(server_env, "daemon", "stop")
+
+
+async def _refused(*_: object) -> tuple[bool, None]:
+    return False, None
+
+
+async def _never_told(*_: object) -> tuple[bool, None]:
+    return True, None  # as if the message were lost on the way
 
 
 async def test_kill9_of_the_executor_interrupts_running_and_resumes_queued(
