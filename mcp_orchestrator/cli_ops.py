@@ -75,7 +75,13 @@ def _print_diagnosis(result: Diagnosis, args: argparse.Namespace) -> None:
 
 def _diagnosis(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    result = diagnose_home(args.command, settings, _store(settings), describe_runtimes(), args.window)
+    store = _store(settings)
+    cluster = None
+    if settings.engine == "temporal" and args.command == "diag":
+        from mcp_orchestrator.service.temporal.cluster import read_cluster
+
+        cluster = anyio.run(read_cluster, settings, store.list_workers())
+    result = diagnose_home(args.command, settings, store, describe_runtimes(), args.window, cluster)
     _print_diagnosis(result, args)
     threshold = args.fail_on or ("error" if args.strict else None)
     failing = [a.id for a in result.actions if threshold and at_least(a.severity, threshold)]

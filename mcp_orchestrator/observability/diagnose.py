@@ -12,7 +12,7 @@ every rule.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import RuntimeInfo, utcnow
@@ -76,10 +76,20 @@ def diagnose(kind: Kind, inputs: Inputs, window: int) -> Diagnosis:
 
 
 def diagnose_home(
-    kind: Kind, settings: Settings, store: JsonRunStore, runtimes: list[RuntimeInfo], window: int
+    kind: Kind,
+    settings: Settings,
+    store: JsonRunStore,
+    runtimes: list[RuntimeInfo],
+    window: int,
+    cluster: dict[str, Any] | None = None,
 ) -> Diagnosis:
-    """Gather the inputs of ``settings.home`` and diagnose them (blocking)."""
-    return diagnose(kind, gather(settings, store, runtimes, window), window)
+    """Gather the inputs of ``settings.home`` and diagnose them (blocking); ``cluster``: the Temporal
+    deployment's queues, where the engine is Temporal."""
+    inputs = gather(settings, store, runtimes, window)
+    if cluster is not None:
+        inputs.cluster = cluster
+        inputs.sources.append("cluster")
+    return diagnose(kind, inputs, window)
 
 
 def load_inputs(path: Path, settings: Settings) -> Inputs:

@@ -12,9 +12,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import PanicState, RuntimeInfo, WorkerRecord, utcnow
+from mcp_orchestrator.observability.cluster_rules import cluster_actions
 from mcp_orchestrator.observability.history import RunFacts, StepFacts, percentile
 from mcp_orchestrator.observability.models import Action, Severity
 
@@ -35,6 +37,7 @@ class Inputs:
     panic: PanicState = field(default_factory=lambda: PanicState(engaged=False))
     queued: list[tuple[str, str, float]] = field(default_factory=list)  # (run id, priority, seconds queued)
     sources: list[str] = field(default_factory=lambda: ["log"])
+    cluster: dict[str, Any] | None = None  # the Temporal deployment's queues (``None`` on the local engine)
     now: datetime = field(default_factory=utcnow)
 
 
@@ -369,7 +372,18 @@ def _retries(w: Window) -> list[Action]:
     return out
 
 
+def _cluster(w: Window) -> list[Action]:
+    return cluster_actions(w.inputs.cluster)
+
+
 RULES: dict[str, tuple[Callable[[Window], list[Action]], ...]] = {
-    "diag": (_failure_rates, _timeouts_and_stalls, _clis, _starvation, _panic),
+    "diag": (
+        _failure_rates,
+        _timeouts_and_stalls,
+        _clis,
+        _starvation,
+        _panic,
+        lambda w: cluster_actions(w.inputs.cluster),
+    ),
     "optimize": (_fallbacks, _slow, _queue_growth, _retries),
 }

@@ -194,12 +194,13 @@ async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
     if not 1 <= window <= 10_000:
         raise InvalidArgument("window", "must be between 1 and 10000", hint="e.g. 50 (runs).")
     orch = _orch(ctx)
-    return await orch.io(lambda: diagnose_home(kind, orch.settings, orch.store, describe_runtimes(), window))
+    cluster = await orch.cluster_overview() if kind == "diag" else None
+    return await orch.io(lambda: diagnose_home(kind, orch.settings, orch.store, describe_runtimes(), window, cluster))
 
 
 @_tool_errors
 async def diag(ctx: Ctx, window: int = 50) -> Diagnosis:
-    """Anomalies in the last `window` runs, with evidence and a fix command."""
+    """Anomalies in the last `window` runs (and, on Temporal, the cluster), with evidence and a fix command."""
     return await _diagnosis(ctx, "diag", window)
 
 

@@ -151,16 +151,15 @@ class Orchestrator(RunLifecycle):
             oldest_wait_ms=oldest,
             throughput_per_minute=sum(int(v.get("throughputPerMinute", 0)) for v in procs),
             unfinished_runs=len(await self.io(self.store.active_run_ids)),
-            cluster=await self._cluster_view(),
+            cluster=await self.cluster_overview(),
         )
 
-    async def _cluster_view(self) -> dict[str, Any] | None:
+    async def cluster_overview(self) -> dict[str, Any] | None:
         """On the Temporal engine: the cluster's queues for the backends of this data directory's workers."""
         if self.settings.engine != "temporal" or self._engine is None:
             return None
         from mcp_orchestrator.engine.temporal.engine import TemporalEngine
+        from mcp_orchestrator.service.temporal.cluster import backends_of
 
         assert isinstance(self.engine, TemporalEngine)
-        workers = await self.list_workers()
-        backends: list[tuple[str, str]] = sorted({(w.model, w.runtime_mode) for w in workers})
-        return await self.engine.cluster_view(backends)
+        return await self.engine.cluster_view(backends_of(await self.list_workers()))
