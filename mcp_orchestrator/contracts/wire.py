@@ -232,6 +232,7 @@ class Step(Contract):
     workspace: Workspace | None = None
     verdict: Verdict | None = None
     routing: RoutingDecision | None = None
+    executed_by: str | None = None  # the worker process that ran it (Temporal: its label); None: this server
 
 
 class RunError(Contract):

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from mcp_orchestrator import __version__
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import RunRecord
+from mcp_orchestrator.contracts import RunRecord, Step
 from mcp_orchestrator.errors import NotFound, StoreError, UsageError
 from mcp_orchestrator.observability.replay import load as load_replay
 from mcp_orchestrator.server.auth.exposure import Exposure
@@ -95,6 +95,17 @@ async def _load_run(ctx: Context[AppState], run_id: str) -> RunRecord:
         raise ResourceError(str(e)) from e
 
 
+def _cluster_excerpt(step: Step) -> str:
+    """A step's output as the run record carries it, marked when it is only the bounded excerpt."""
+    if not step.output_truncated:
+        return step.output
+    where = step.executed_by or "the machine that ran it"
+    return (
+        f"{step.output}\n[excerpt: the full output ({step.output_bytes} bytes) is spooled on {where}, "
+        "runs/<runId>/steps/<i>/output.log under its data directory]\n"
+    )
+
+
 def _register_resources(server: MCPServer[AppState]) -> None:
     @server.resource("runs://{run_id}", name="run", mime_type="application/json")
     async def run_resource(run_id: str, ctx: Context[AppState]) -> str:
@@ -130,6 +141,6 @@ def _register_resources(server: MCPServer[AppState]) -> None:
         path = orch.step_output_path(run_id, int(index))
         try:
             text = path.read_bytes().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        except FileNotFoundError:  # on Temporal the spool is on the worker's machine: what the cluster holds
+            return await orch.io(orch.redactor.text, _cluster_excerpt(run.steps[int(index)]))
         return await orch.io(orch.redactor.text, text)  # a step still running (or cut by a crash) is not yet redacted

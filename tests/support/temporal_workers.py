@@ -10,13 +10,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from mcp import Client
 
 from mcp_orchestrator.config import Settings, TemporalConfig
 from support.temporal_dev import DevServer
 
-__all__ = ["MOCK_BACKENDS", "temporal_settings", "worker_env", "worker_process"]
+__all__ = ["MOCK_BACKENDS", "call", "temporal_settings", "worker_env", "worker_process"]
 
 MOCK_BACKENDS = ["mock/mock", "codex_cli/mock", "gemini_cli/mock", "claude_cli/mock"]
+
+
+async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
+    """A tool call that must succeed: its structured result."""
+    result = await c.call_tool(tool, args)
+    assert not result.is_error, f"{tool}: {result.content}"
+    assert result.structured_content is not None
+    return result.structured_content
 
 
 def temporal_settings(server: DevServer, prefix: str, home: Path, roots: tuple[Path, ...], **extra: object) -> Settings:

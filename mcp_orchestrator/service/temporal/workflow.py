@@ -223,6 +223,7 @@ class _Context:
                 exit_code=result.exit_code,
                 usage=result.usage,
                 session_id=result.session_id,
+                executed_by=result.executed_by or None,
                 flags=list(details.get("flags", []))[:50],
                 commands=list(details.get("commands", []))[:100],
                 files_changed=list(details.get("files_changed", []))[:200],
