@@ -178,7 +178,7 @@ async def runtimes(ctx: Ctx, detail: Detail | None = None) -> RuntimeList | Runt
 
 @_tool_errors
 async def readiness(ctx: Ctx, detail: Detail | None = None) -> ReadinessReport | ReadinessSummary:
-    """Probe CLIs, SDKs, store, server, workers: problems first, with fixes. detail full adds evidence."""
+    """Probe CLIs, SDKs, store, server, workers: problems first, with fixes; detail full adds evidence."""
     require("runs:read")
     server = ctx.mcp_server
 
@@ -200,7 +200,7 @@ async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
 
 @_tool_errors
 async def diag(ctx: Ctx, window: int = 50) -> Diagnosis:
-    """Anomalies in the last `window` runs (and, on Temporal, the cluster), with evidence and a fix command."""
+    """Anomalies in the last `window` runs (on Temporal, also the cluster), with evidence and a fix."""
     return await _diagnosis(ctx, "diag", window)
 
 
@@ -239,7 +239,7 @@ async def dispatch_task(
     detail: Detail | None = None,
 ) -> Run | RunView:
     """Run a task on your workers; waits up to waitSeconds, returns the run so far (status, answer, steps,
-    error, next). It outlives the call: get_run follows, cancel_run stops. Whole record: detail full or
+    error, next). It outlives the call: get_run follows, cancel_run stops. Full record: detail full or
     runs://{runId}."""
     who = act_as(agentId)
     orch = _orch(ctx)
