@@ -17,7 +17,9 @@ from typing import Any, Literal, Self
 import anyio
 from anyio.abc import TaskGroup
 
+from mcp_orchestrator.contracts import RunSummary
 from mcp_orchestrator.engine.spec import RunSpec
+from mcp_orchestrator.store import RunFilter
 
 __all__ = ["ExecutionEngine", "Expired", "RunSpec", "Runner", "Ticket"]
 
@@ -93,6 +95,12 @@ class ExecutionEngine(ABC):
     def admit(self, priority: Literal["interactive", "batch"]) -> Iterator[None]:
         """Hold a place for a dispatch of ``priority`` until its run is submitted; raise ``Overloaded`` if full."""
         yield
+
+    async def list_runs(
+        self, flt: RunFilter, limit: int, cursor: str | None
+    ) -> tuple[list[RunSummary], str | None] | None:
+        """A page of every server's runs where the engine keeps them (``None``: read this data dir's store)."""
+        return None
 
     @abstractmethod
     def snapshot(self) -> dict[str, Any]:

@@ -99,6 +99,10 @@ class RunReads(WorkerRegistry):
         if cursor is not None:
             check_run_id(cursor, "cursor")
         flt = RunFilter(worker_name=worker_name, agent_id=agent_id, status=status, strategy=strategy)
+        if self._engine is not None:  # on Temporal: the cluster's runs, every server's
+            found = await self._engine.list_runs(flt, limit, cursor)
+            if found is not None:
+                return RunList(runs=found[0], next_cursor=found[1])
         page, nxt = await self.io(self.store.list_runs, flt, limit, cursor)
         return RunList(runs=page, next_cursor=nxt)
 

@@ -19,10 +19,10 @@ import anyio
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from mcp_orchestrator.config import TemporalConfig
-from mcp_orchestrator.contracts import PanicState, RunError, RunRecord, utcnow
+from mcp_orchestrator.contracts import PanicState, RunError, RunRecord, RunSummary, utcnow
 from mcp_orchestrator.engine.base import ExecutionEngine, RunSpec
 from mcp_orchestrator.engine.temporal.client import (
     RUN_QUERY,
@@ -34,7 +34,15 @@ from mcp_orchestrator.engine.temporal.client import (
     workspace_queue,
 )
 from mcp_orchestrator.engine.temporal.control import CONTROL_WORKFLOW, PANIC_TTL, control_id
+from mcp_orchestrator.engine.temporal.visibility import (
+    how_to_register,
+    list_page,
+    register,
+    start_attributes,
+    start_memo,
+)
 from mcp_orchestrator.errors import Unavailable
+from mcp_orchestrator.store import RunFilter
 
 __all__ = ["TemporalEngine"]
 
@@ -52,11 +60,26 @@ class TemporalEngine(ExecutionEngine):
         self._held: set[str] = set()
         self._panic: tuple[float, PanicState] | None = None
         self._submitted = 0
+        self._unlisted_until = 0.0  # monotonic: until then runs start without the search attributes
 
     async def __aenter__(self) -> Self:
         if self._client is None:  # before the task group: an unreachable cluster leaves nothing open
             self._client = await connect(self.cfg)
+        try:
+            await register(self._client, self.cfg.namespace)
+        except RPCError as e:  # e.g. a hosted namespace: its operator registers them
+            log.warning(
+                "the Orch* search attributes could not be registered (%s); until they are, list_worker_runs reads "
+                "each server's own store. Register them: %s",
+                e,
+                how_to_register(self.cfg.namespace),
+            )
         return await super().__aenter__()
+
+    @property
+    def visibility(self) -> bool:
+        """Whether runs start with the search attributes that cluster-wide listings need."""
+        return time.monotonic() >= self._unlisted_until
 
     @property
     def client(self) -> Client:
@@ -71,15 +94,19 @@ class TemporalEngine(ExecutionEngine):
         if spec.deadline_at is not None:
             timeout = timedelta(seconds=max((spec.deadline_at - utcnow()).total_seconds(), 1.0) + 60)
         try:
-            await self.client.start_workflow(
-                RUN_WORKFLOW,
-                spec,
-                id=spec.run_id,
-                task_queue=runs_queue(self.cfg),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                execution_timeout=timeout,
-                priority=task_priority(spec.priority),
-            )
+            try:
+                await self._start(spec, timeout, self.visibility)
+            except RPCError as e:
+                if not self.visibility or "search attribute" not in str(e).lower():
+                    raise
+                log.warning(
+                    "the cluster refused the Orch* search attributes (%s): runs start without them for a minute, "
+                    "and list_worker_runs reads this server's store; register them: %s",
+                    e,
+                    how_to_register(self.cfg.namespace),
+                )
+                self._unlisted_until = time.monotonic() + 60.0  # then try again: they may be registered by then
+                await self._start(spec, timeout, False)
             self._submitted += 1
         except WorkflowAlreadyStartedError:
             log.info("run %s: its workflow was started before; following it", spec.run_id)
@@ -89,6 +116,31 @@ class TemporalEngine(ExecutionEngine):
                 hint="Check the cluster (`temporal operator cluster health`); nothing was started.",
             ) from e
         self._held.add(spec.run_id)
+
+    async def _start(self, spec: RunSpec, execution_timeout: timedelta | None, visible: bool) -> None:
+        await self.client.start_workflow(
+            RUN_WORKFLOW,
+            spec,
+            id=spec.run_id,
+            task_queue=runs_queue(self.cfg),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            execution_timeout=execution_timeout,
+            priority=task_priority(spec.priority),
+            search_attributes=start_attributes(spec, self.cfg.task_queue_prefix) if visible else None,
+            memo=start_memo(spec),
+        )
+
+    async def list_runs(
+        self, flt: RunFilter, limit: int, cursor: str | None
+    ) -> tuple[list[RunSummary], str | None] | None:
+        """A page of the deployment's runs from the cluster's visibility; ``None``: it has none to offer."""
+        if not self.visibility:
+            return None
+        try:
+            return await list_page(self.client, self.cfg.task_queue_prefix, RUN_WORKFLOW, flt, limit, cursor)
+        except RPCError as e:
+            log.warning("list_worker_runs: the cluster's visibility did not answer (%s); reading the store", e)
+            return None
 
     def cancel(self, run_id: str) -> Literal["dequeued", "canceled"] | None:
         """Ask the cluster to cancel the run's workflow (whoever started it); the workflow records how it ended."""
@@ -229,7 +281,7 @@ class TemporalEngine(ExecutionEngine):
 
                 tg.start_soon(wait_end)
                 while True:
-                    if await offer(await self.record(run_id)):
+                    if await offer(await self._progress(run_id)):
                         tg.cancel_scope.cancel()
                         return
                     await anyio.sleep(FOLLOW_INTERVAL)
@@ -242,5 +294,26 @@ class TemporalEngine(ExecutionEngine):
                     )
                     record = record.model_copy(update={"status": "failed", "error": error, "ended_at": utcnow()})
                 await offer(record)
+        except BaseExceptionGroup as group:  # the cluster went away: one RPCError, as the callers expect
+            rpc, rest = group.split(RPCError)
+            if rest is not None or rpc is None:
+                raise
+            raise _first(rpc) from group
         finally:
             self._held.discard(run_id)
+
+    async def _progress(self, run_id: str) -> RunRecord | None:
+        """The record between polls; a query its worker could not answer (killed mid-query) is just skipped."""
+        try:
+            return await self.record(run_id)
+        except RPCError as e:
+            if e.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise
+            log.debug("run %s: a progress query went unanswered (%s)", run_id, e)
+            return None
+
+
+def _first(group: BaseExceptionGroup[RPCError]) -> RPCError:
+    """The first RPCError of a (nested) group."""
+    found = group.exceptions[0]
+    return _first(found) if isinstance(found, BaseExceptionGroup) else found

@@ -26,6 +26,7 @@ from mcp_orchestrator.contracts import Attempt, FailureClass, RunRecord, Step, W
 from mcp_orchestrator.engine.spec import RunPolicy, RunSpec
 from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, task_priority
 from mcp_orchestrator.engine.temporal.steps import STEP_ACTIVITY, StepResult, StepSpec
+from mcp_orchestrator.engine.temporal.visibility import STATUS
 from mcp_orchestrator.service.execution import run_outcome
 from mcp_orchestrator.service.retry import RetryPolicy
 from mcp_orchestrator.service.temporal.workspace import WORKSPACE_ACTIVITY, WorkspaceCall, raise_from
@@ -237,6 +238,12 @@ class _Context:
         return step.model_copy(update=update)
 
 
+def _upsert_status(status: str) -> None:
+    """Listings see the run's status (when it started with the search attributes: a cluster has them)."""
+    if workflow.info().typed_search_attributes.get(STATUS) is not None:
+        workflow.upsert_search_attributes([STATUS.value_set(status)])
+
+
 @workflow.defn(name=RUN_WORKFLOW, sandboxed=False)
 class RunWorkflow:
     """One run, from start to its terminal status."""
@@ -274,6 +281,7 @@ class RunWorkflow:
             idempotency_key=spec.idempotency_key,
             executed_by=f"temporal {info.namespace}/{info.task_queue}",
         )
+        _upsert_status("running")
         ctx = _Context(self, spec, prefix)
         token = delegate.set(ctx.workspace)
         result = StrategyResult("")
@@ -297,6 +305,7 @@ class RunWorkflow:
         from mcp_orchestrator.contracts import RunError
 
         assert self.record is not None
+        _upsert_status(status)
         error = RunError(failure_class=failure[0], message=failure[1]) if failure else None
         self.record = self.record.model_copy(
             update={"status": status, "summary": summary, "error": error, "ended_at": workflow.now()}
