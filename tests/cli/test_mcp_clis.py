@@ -288,6 +288,15 @@ async def test_dispatch_completes_then_continues_the_session(
 
 
 @pytest.mark.clis
+async def _both_sleepers(marker: str) -> set[int]:
+    """The two sleepers' pids: the second may start a moment after the model hung up on the first tool call."""
+    with anyio.move_on_after(5):
+        while len(found := pids_with_arg(marker)) < 2:  # noqa: ASYNC110 - processes, no event to wait on
+            await anyio.sleep(0.05)
+        return set(found)
+    return set(pids_with_arg(marker))
+
+
 async def test_stop_worker_and_cancel_run_kill_the_tree(
     model: str, model_server: ModelServer, mcp_env: dict[str, str], root: Path
 ) -> None:
@@ -308,7 +317,7 @@ async def test_stop_worker_and_cancel_run_kill_the_tree(
                 tg.start_soon(wait_for_hang, model_server, tok)
         trees = {op: srv.step_tree(tok) for op, tok in toks.items()}
         for op, tree in trees.items():
-            sleeping = pids_with_arg(markers[op])
+            sleeping = await _both_sleepers(markers[op])
             assert len(sleeping) == 2, f"{op}: the sleepers should be running"
             assert sleeping <= tree, f"{op}: sleepers {sleeping} are not in the step's tree {tree}"
         assert not trees["stop"] & trees["cancel"]
@@ -375,7 +384,7 @@ async def test_stall_and_timeouts_kill_the_tree(model_server: ModelServer, mcp_e
             run = await srv.dispatch(f"start sleepers {toks[model]}", f"w-{model}", wait=0, **dispatch_limits)
             hung = await wait_for_hang(model_server, toks[model])
             tree = srv.step_tree(toks[model])
-            sleeping = pids_with_arg(markers[model])
+            sleeping = await _both_sleepers(markers[model])
             assert len(sleeping) == 2, f"{model}: the sleepers should be running"
             assert sleeping <= tree
             ended = await srv.finished(run["runId"], wait=30)
