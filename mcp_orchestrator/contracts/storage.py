@@ -10,7 +10,7 @@ from pydantic import Field
 from mcp_orchestrator.contracts.base import STORE_SCHEMA_VERSION, Contract, RuntimeMode
 from mcp_orchestrator.contracts.wire import Run, RunSummary, Worker
 
-__all__ = ["PanicState", "ProcessRef", "RunRecord", "WorkerRecord"]
+__all__ = ["PanicState", "ProcessRef", "RunRecord", "WorkerRecord", "task_excerpt"]
 
 
 class PanicState(Contract):
@@ -57,7 +57,7 @@ class RunRecord(Run):
 
     def summarize(self) -> RunSummary:
         """The listing view of this record."""
-        task = self.task if len(self.task) <= 200 else self.task[:199] + "…"
+        task = task_excerpt(self.task)
         return RunSummary(
             run_id=self.run_id,
             status=self.status,
@@ -80,3 +80,8 @@ class WorkerRecord(Worker):
     def to_wire(self) -> Worker:
         """The caller-facing view of this record."""
         return Worker.model_validate(self.model_dump(include=set(Worker.model_fields)))
+
+
+def task_excerpt(task: str) -> str:
+    """A task as a listing shows it: at most 200 characters."""
+    return task if len(task) <= 200 else task[:199] + "…"

@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from mcp_orchestrator.contracts import RunSummary
+from mcp_orchestrator.contracts.storage import task_excerpt
 from mcp_orchestrator.engine.spec import RunSpec
 from mcp_orchestrator.store import RunFilter
 
@@ -57,10 +58,9 @@ async def register(client: Client, namespace: str) -> None:
 
 def how_to_register(namespace: str) -> str:
     """The operator commands that register the attributes by hand (one per type)."""
-    kinds = {2: "Keyword", 7: "KeywordList"}
     by_kind: dict[str, list[str]] = {}
-    for name, kind in ATTRIBUTES.items():
-        by_kind.setdefault(kinds.get(int(kind), "Keyword"), []).append(name)
+    for name, kind in ATTRIBUTES.items():  # KEYWORD_LIST -> KeywordList, as the CLI spells it
+        by_kind.setdefault("".join(w.capitalize() for w in kind.name.split("_")), []).append(name)
     return "; ".join(
         f"temporal operator search-attribute create --namespace {namespace} --type {kind} "
         + " ".join(f"--name {n}" for n in names)
@@ -83,8 +83,7 @@ def start_attributes(spec: RunSpec, cluster: str) -> TypedSearchAttributes:
 
 def start_memo(spec: RunSpec) -> dict[str, Any]:
     """What a listing shows that no search attribute carries (the task as stored: redacted)."""
-    task = spec.task_record or spec.task
-    return {"task": task if len(task) <= 200 else task[:199] + "…", "priority": spec.priority}
+    return {"task": task_excerpt(spec.task_record or spec.task), "priority": spec.priority}
 
 
 def _literal(value: str) -> str:
