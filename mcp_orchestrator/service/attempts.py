@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from pathlib import Path
 
 import anyio
@@ -107,9 +106,7 @@ class StepAttempts(StepRecorder):
         attempts: list[Attempt] = []
         try:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
-            async with anyio.create_task_group() as tg:  # two documents, written side by side
-                tg.start_soon(self._save_step, step)
-                tg.start_soon(orch.mark_worker, worker.name, "busy", self.run_id)
+            await self._save_step(step, worker=(worker.name, "busy", None))  # two documents, one thread hop
             self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
             orch.emit(
                 "step_started",
@@ -210,8 +207,8 @@ class StepAttempts(StepRecorder):
                     sink=sink,
                     started=started,
                     failure=("canceled", self.cancel_reason or "the run was canceled"),
+                    worker=(worker.name, "idle", None),
                 )
-                await orch.mark_worker(worker.name, "idle", None)
             raise
         except Exception as e:  # the outermost boundary of a step: record it, never lose it
             log.exception("run %s step %s: runtime crashed", self.run_id, step.index)
@@ -219,15 +216,13 @@ class StepAttempts(StepRecorder):
         finally:
             sink.close()
         with anyio.CancelScope(shield=True):
-            session = outcome.session_id if outcome else None
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(partial(orch.mark_worker, worker.name, "idle", None, session_id=session))
-                if outcome is not None:
-                    ended = await self._end(step, "completed", sink=sink, started=started, outcome=outcome)
-                else:
-                    assert failure is not None
-                    status = "canceled" if failure[0] == "canceled" else "failed"
-                    ended = await self._end(
-                        step, status, sink=sink, started=started, failure=failure, exit_code=exit_code
-                    )
+            idle = (worker.name, "idle", outcome.session_id if outcome else None)
+            if outcome is not None:
+                ended = await self._end(step, "completed", sink=sink, started=started, outcome=outcome, worker=idle)
+            else:
+                assert failure is not None
+                status = "canceled" if failure[0] == "canceled" else "failed"
+                ended = await self._end(
+                    step, status, sink=sink, started=started, failure=failure, exit_code=exit_code, worker=idle
+                )
         return ended

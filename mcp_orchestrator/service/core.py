@@ -34,6 +34,7 @@ from mcp_orchestrator.observability.replay import record_outcome
 from mcp_orchestrator.runtimes import WorkerRuntime, load_runtime
 from mcp_orchestrator.service.events import EventBus, RunEvent
 from mcp_orchestrator.service.execution import RunExecution
+from mcp_orchestrator.service.host import Outcome
 from mcp_orchestrator.store import JsonRunStore
 from mcp_orchestrator.store._files import is_alive, this_process
 
@@ -101,6 +102,10 @@ class OrchestratorCore:
 
     async def mark_worker(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
         """Set a worker busy or idle (a stopped worker stays stopped)."""
+        await self.io(self.mark_worker_now, name, status, run_id, session_id)
+
+    def mark_worker_now(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
+        """``mark_worker``, blocking: for a thread hop that writes other documents too."""
 
         def change(w: WorkerRecord) -> WorkerRecord:
             update: dict[str, Any] = {"current_run_id": run_id}
@@ -111,18 +116,25 @@ class OrchestratorCore:
             return w.model_copy(update=update)
 
         try:
-            await self.io(self.store.update_worker, name, change)
+            self.store.update_worker(name, change)
         except NotFound:
             log.warning("worker %s vanished while running", name)
 
     async def finish_run(self, run_id: str, status: str, summary: str, error: RunError | None) -> RunRecord:
         """Record the end of a run, with its telemetry."""
+        return await self.conclude_run(run_id, lambda _run: (status, summary, error))
 
+    async def conclude_run(self, run_id: str, decide: Callable[[RunRecord], Outcome]) -> RunRecord:
+        """Record the end of a run as ``decide`` judges it (status, summary, error) from the run as stored,
+        under the run's lock; the terminal document and its replay outcome are written in one thread hop."""
         redact = self.redactor.text
-        if error is not None:
-            error = error.model_copy(update={"message": redact(error.message)})
+        decided: list[RunError | None] = [None]
 
         def change(run: RunRecord) -> RunRecord:
+            status, summary, error = decide(run)
+            if error is not None:
+                error = error.model_copy(update={"message": redact(error.message)})
+            decided[0] = error
             if run.terminal:  # fenced: a terminal status is final, whoever tries to write after it
                 return run
             now = utcnow()
@@ -139,8 +151,13 @@ class OrchestratorCore:
                 update["queue_wait_ms"] = int((now - run.created_at).total_seconds() * 1000)
             return run.model_copy(update=update)
 
-        run = await self.io(self.store.update_run, run_id, change)
-        await self.io(record_outcome, self.settings.home, run, self.redactor)
+        def write() -> RunRecord:
+            ended = self.store.update_run(run_id, change)
+            record_outcome(self.settings.home, ended, self.redactor)
+            return ended
+
+        run = await self.io(write)
+        error = decided[0]
         self.emit(
             "run_ended",
             run_id,
@@ -189,6 +206,8 @@ class OrchestratorCore:
                 return run.model_copy(update={"status": "canceled", "ended_at": utcnow(), "error": error})
             return run.model_copy(update={"cancel_requested": True})
 
-        run = await self.io(self.store.update_run, run_id, change)
-        if not run.terminal:
-            await self.io(self.store.request_cancel, run_id, reason)
+        def write() -> None:
+            if not self.store.update_run(run_id, change).terminal:
+                self.store.request_cancel(run_id, reason)
+
+        await self.io(write)  # one thread hop: the flag on the run, then the request its owner polls

@@ -17,7 +17,7 @@ from mcp_orchestrator.contracts import (
     utcnow,
 )
 from mcp_orchestrator.service.attempts import StepAttempts
-from mcp_orchestrator.service.host import RunHost
+from mcp_orchestrator.service.host import Outcome, RunHost
 from mcp_orchestrator.strategies import Strategy, StrategyResult
 
 __all__ = ["RunExecution", "execute_run", "run_outcome"]
@@ -129,8 +129,14 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
     except Exception as e:
         log.exception("run %s: strategy crashed", run_id)
         error = RunError(failure_class="internal", message=f"{type(e).__name__}: {e}")
+    crashed = error
+    status = "failed"
+
+    def decide(run: RunRecord) -> Outcome:  # judged from the steps as stored, in the hop that ends the run
+        nonlocal status
+        status, judged = run_outcome(run.steps, result, crashed)
+        return status, result.summary or (judged.message if judged else ""), judged
+
     with anyio.CancelScope(shield=True):
-        run = await orch.io(orch.store.get_run, run_id)
-        status, error = run_outcome(run.steps, result, error)
-        await orch.finish_run(run_id, status, result.summary or (error.message if error else ""), error)
+        await orch.conclude_run(run_id, decide)
         execution._publish("run_ended", f"run {status}")

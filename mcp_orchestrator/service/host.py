@@ -19,10 +19,11 @@ from mcp_orchestrator.runtimes import WorkerRuntime
 from mcp_orchestrator.service.events import EventBus
 from mcp_orchestrator.store import JsonRunStore
 
-__all__ = ["RunHost"]
+__all__ = ["Outcome", "RunHost"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+Outcome = tuple[str, str, RunError | None]  # how a run ended: status, summary, error
 
 
 class RunHost(Protocol):
@@ -69,8 +70,14 @@ class RunHost(Protocol):
     async def mark_worker(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
         """Set a worker busy or idle."""
 
+    def mark_worker_now(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
+        """Set a worker busy or idle, blocking (inside a thread hop)."""
+
     async def finish_run(self, run_id: str, status: str, summary: str, error: RunError | None) -> RunRecord:
         """Record the end of a run."""
+
+    async def conclude_run(self, run_id: str, decide: Callable[[RunRecord], Outcome]) -> RunRecord:
+        """Record the end of a run as ``decide`` judges it from the run as stored."""
 
     async def get_run(self, run_id: str) -> RunRecord:
         """A run, wherever it is kept."""

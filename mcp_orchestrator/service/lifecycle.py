@@ -112,16 +112,23 @@ class RunLifecycle(RunReads):
                 run.executed_by = label(self)
             if deadline_seconds is not None:
                 run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
-            stored = await self.io(self.store.create_run, run)
+            stored = await self.io(self._accept, run, chosen)
             if stored.run_id != run.run_id:
                 return stored  # the same idempotency key: the first run stands
-            await self.io(record_dispatch, self.settings, stored, chosen, self.redactor)
             self.emit("run_accepted", run.run_id, agent_id=agent, strategy=plan.name, priority=priority)
             if self.executor is None:
                 await self._enqueue(stored, chosen, task=task)
             else:
                 await self._hand_over(stored, chosen, task, follow=follow)
             return stored
+
+    def _accept(self, run: RunRecord, workers: list[WorkerRecord]) -> RunRecord:
+        """Store a new run, then its replay package (one thread hop); the earlier run of the same
+        idempotency key instead, untouched."""
+        stored = self.store.create_run(run)
+        if stored.run_id == run.run_id:
+            record_dispatch(self.settings, stored, workers, self.redactor)
+        return stored
 
     async def _hand_over(self, run: RunRecord, workers: list[WorkerRecord], task: str, *, follow: bool) -> None:
         """Front end: tell the executor about a run stored as its own. Should it never answer, the run
@@ -240,7 +247,7 @@ class RunLifecycle(RunReads):
             return
         try:
             get_strategy(run.strategy)  # still known to this release
-            workers = [await self.io(self.store.get_worker, name) for name in run.workers]
+            workers = await self.io(lambda: [self.store.get_worker(name) for name in run.workers])
         except (NotFound, InvalidArgument) as e:
             error = RunError(failure_class="internal", message=f"cannot resume: {e}")
             await self.finish_run(run.run_id, "failed", "could not be resumed", error)

@@ -27,7 +27,9 @@ from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.host import RunHost
 from mcp_orchestrator.strategies import StrategyOptions
 
-__all__ = ["StepRecorder", "restart_sink"]
+__all__ = ["StepRecorder", "WorkerMark", "ended_step", "restart_sink"]
+
+WorkerMark = tuple[str, str, str | None]  # a worker to mark with a step's write: name, "busy" or "idle", session
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,11 @@ class StepRecorder:
     def _publish(self, kind: str, message: str) -> None:
         self.orch.events.publish(RunEvent(self.run_id, kind, self.orch.redactor.text(message)))  # type: ignore[arg-type]
 
-    async def _save_step(self, step: Step) -> None:
+    async def _save_step(self, step: Step, *, worker: WorkerMark | None = None) -> None:
+        """Store ``step``; ``worker``: then mark that worker (name, status, session) in the same thread hop."""
+        await self.orch.io(self._store_step, step, worker)
+
+    def _store_step(self, step: Step, worker: WorkerMark | None = None) -> None:
         step = Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
 
         def change(run: RunRecord) -> RunRecord:
@@ -74,7 +80,15 @@ class StepRecorder:
             steps = [s for s in run.steps if s.index != step.index] + [step]
             return run.model_copy(update={"steps": sorted(steps, key=lambda s: s.index)})
 
-        await self.orch.io(self.orch.store.update_run, self.run_id, change)
+        try:
+            self.orch.store.update_run(self.run_id, change)
+        finally:  # the worker is marked whether or not the step could be stored (as when they were two hops)
+            self._mark(worker)
+
+    def _mark(self, worker: WorkerMark | None) -> None:
+        if worker is not None:
+            name, status, session = worker
+            self.orch.mark_worker_now(name, status, self.run_id if status == "busy" else None, session)
 
     async def save_step(self, step: Step) -> None:
         """Store a step again with more facts (verdict, workspace)."""
@@ -97,41 +111,25 @@ class StepRecorder:
         outcome: StepOutcome | None = None,
         failure: tuple[FailureClass, str] | None = None,
         exit_code: int | None = None,
+        worker: WorkerMark | None = None,
     ) -> Step:
-        cap = self.orch.settings.output_excerpt_bytes
-        # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
-        await self.orch.io(self.orch.redactor.tree, self.orch.store.step_output_path(self.run_id, step.index).parent)
-        if outcome is not None:
-            # The excerpt is the answer, truncated only when the answer itself was cut; the resource holds
-            # everything the worker printed (its JSONL is always longer than the answer: that is no truncation).
-            text, truncated = bound_text(outcome.text, cap)
-        elif sink is not None and sink.total_bytes:
-            text, truncated = sink.excerpt()
-        else:
-            text, truncated = "", False
-        if failure is not None:
-            text = f"{failure[0]}: {failure[1]}" + (f"\n{text}" if text else "")
-        update: dict[str, Any] = {
-            "status": status,
-            "ended_at": utcnow(),
-            "duration_ms": int((time.monotonic() - started) * 1000) if started is not None else 0,
-            "output": text,
-            "output_truncated": truncated,
-            "output_bytes": sink.total_bytes if sink is not None else 0,
-            "failure_class": failure[0] if failure else None,
-            "exit_code": outcome.exit_code if outcome is not None else exit_code,
-            "usage": outcome.usage if outcome is not None else None,
-        }
-        if outcome is not None:
-            details = outcome.details
-            update["session_id"] = outcome.session_id
-            update["flags"] = [str(f) for f in details.get("flags", [])][:50]
-            if details.get("home"):
-                update["home"] = str(details["home"])
-            update["commands"] = [str(c)[:500] for c in details.get("commands", [])][:100]
-            update["files_changed"] = [str(f)[:500] for f in details.get("files_changed", [])][:200]
-        step = step.model_copy(update=update)
-        await self._save_step(step)
+        """Record how ``step`` ended (its files redacted, then the step stored, then ``worker`` marked: one
+        thread hop), publish and log it."""
+
+        def write() -> Step:
+            try:
+                # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
+                self.orch.redactor.tree(self.orch.store.step_output_path(self.run_id, step.index).parent)
+                cap = self.orch.settings.output_excerpt_bytes
+                ended = ended_step(step, status, cap, sink=sink, outcome=outcome, failure=failure, exit_code=exit_code)
+                if started is not None:
+                    ended.duration_ms = int((time.monotonic() - started) * 1000)
+                self._store_step(ended)
+                return ended
+            finally:
+                self._mark(worker)
+
+        step = await self.orch.io(write)
         self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
         self.orch.emit(
             "step_ended",
@@ -148,6 +146,49 @@ class StepRecorder:
             attempt=step.attempt,
         )
         return step
+
+
+def ended_step(
+    step: Step,
+    status: str,
+    cap: int,
+    *,
+    sink: OutputSink | None,
+    outcome: StepOutcome | None,
+    failure: tuple[FailureClass, str] | None,
+    exit_code: int | None,
+) -> Step:
+    """``step`` as it ended: its excerpt (``cap`` bytes), output size, failure and what the outcome reports."""
+    if outcome is not None:
+        # The excerpt is the answer, truncated only when the answer itself was cut; the resource holds
+        # everything the worker printed (its JSONL is always longer than the answer: that is no truncation).
+        text, truncated = bound_text(outcome.text, cap)
+    elif sink is not None and sink.total_bytes:
+        text, truncated = sink.excerpt()
+    else:
+        text, truncated = "", False
+    if failure is not None:
+        text = f"{failure[0]}: {failure[1]}" + (f"\n{text}" if text else "")
+    update: dict[str, Any] = {
+        "status": status,
+        "ended_at": utcnow(),
+        "duration_ms": 0,
+        "output": text,
+        "output_truncated": truncated,
+        "output_bytes": sink.total_bytes if sink is not None else 0,
+        "failure_class": failure[0] if failure else None,
+        "exit_code": outcome.exit_code if outcome is not None else exit_code,
+        "usage": outcome.usage if outcome is not None else None,
+    }
+    if outcome is not None:
+        details = outcome.details
+        update["session_id"] = outcome.session_id
+        update["flags"] = [str(f) for f in details.get("flags", [])][:50]
+        if details.get("home"):
+            update["home"] = str(details["home"])
+        update["commands"] = [str(c)[:500] for c in details.get("commands", [])][:100]
+        update["files_changed"] = [str(f)[:500] for f in details.get("files_changed", [])][:200]
+    return step.model_copy(update=update)
 
 
 def restart_sink(old: OutputSink, mode: str, new: OutputSink) -> OutputSink:

@@ -90,13 +90,19 @@ class WorkerRegistry(PanicGuard):
             return mine
         if not isinstance(names, list) or len(names) > 32:
             raise InvalidArgument("workers", "must be a list of at most 32 worker names")
-        out = []
-        for name in names:
-            check_name(name, "workers")
-            w = await self.io(self.store.get_worker, name)
-            if w.owner_agent_id != agent:
-                raise Forbidden(f"Worker {name!r} belongs to agent {w.owner_agent_id!r}.", hint="Use your own workers.")
-            if w.status == "stopped":
-                raise InvalidArgument("workers", f"worker {name!r} is stopped", hint="Spawn a new worker.")
-            out.append(w)
-        return out
+
+        def read() -> list[WorkerRecord]:  # every named worker in one thread hop, checked in order
+            out = []
+            for name in names:
+                check_name(name, "workers")
+                w = self.store.get_worker(name)
+                if w.owner_agent_id != agent:
+                    raise Forbidden(
+                        f"Worker {name!r} belongs to agent {w.owner_agent_id!r}.", hint="Use your own workers."
+                    )
+                if w.status == "stopped":
+                    raise InvalidArgument("workers", f"worker {name!r} is stopped", hint="Spawn a new worker.")
+                out.append(w)
+            return out
+
+        return await self.io(read)
