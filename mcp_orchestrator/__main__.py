@@ -1,5 +1,5 @@
 """``python -m mcp_orchestrator`` is the operator CLI."""
 
-from mcp_orchestrator.cli import main
+from mcp_orchestrator.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -25,7 +25,7 @@ from mcp_orchestrator.errors import OrchestratorError
 from mcp_orchestrator.service import Orchestrator
 from mcp_orchestrator.service.events import RunEvent
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 OPERATOR = "operator"
 
@@ -319,6 +319,20 @@ def _parser() -> argparse.ArgumentParser:
 
     add_observability_commands(sub)
     return p
+
+
+def entry() -> None:
+    """The console script and ``python -m mcp_orchestrator``: ``main``, then leave with its exit code.
+
+    A command that opened a Temporal client leaves without the interpreter's final garbage collection:
+    dropping the SDK's native client there crashed the process (SIGSEGV) after its output was complete."""
+    code = main()
+    if "temporalio.bridge.client" in sys.modules:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -209,6 +209,7 @@ class Gateway:
         self._environ = environ
         self.health = HealthRegistry(self.config.health, clock=clock)
         self.breakers = BreakerBoard(self.config.breaker, clock=clock)
+        self._names: dict[tuple[str, ...], tuple[int, float, list[str]]] = {}
 
     def _env(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ
@@ -227,8 +228,19 @@ class Gateway:
             prefixes = (*adapter.env_prefixes, adapter.bin_env) if adapter else ()
         else:
             prefixes = _SDK_PREFIXES.get(key.runtime, ())
-        items = sorted((k, v) for k, v in env.items() if prefixes and k.startswith(prefixes))
+        items = [(k, env[k]) for k in self._names_with(prefixes, env) if k in env] if prefixes else []
         return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+
+    def _names_with(self, prefixes: tuple[str, ...], env: Mapping[str, str]) -> list[str]:
+        """The sorted names in ``env`` that start with ``prefixes``, rescanned when the environment's size
+        changes or once a second (a scan of ``os.environ`` cost ~0.1 ms, three times per step)."""
+        now = time.monotonic()
+        cached = self._names.get(prefixes)
+        if cached is not None and cached[0] == len(env) and now - cached[1] < 1.0:
+            return cached[2]
+        names = sorted(k for k in env if k.startswith(prefixes))
+        self._names[prefixes] = (len(env), now, names)
+        return names
 
     # ---- routing ------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ import contextlib
 import os
 import re
 import secrets as _secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = ["REDACTED", "Redactor"]
 
@@ -43,6 +43,12 @@ _PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...], bool]] = [
         True,
     ),
 ]
+# Every trigger of every pattern at once, case-insensitive (a superset of the exact triggers): most strings
+# hold none, and one search says so where testing each trigger cost a scan per trigger.
+_ANY_TRIGGER = re.compile(
+    "|".join(re.escape(t) for _, triggers, _ in _PATTERNS for t in triggers) + "|PRIVATE KEY-----", re.IGNORECASE
+)
+SHORT = 4096
 CHUNK = 1 << 20
 OVERLAP = 64 << 10
 
@@ -69,8 +75,12 @@ class Redactor:
             while start != -1:
                 found.append((start, start + len(secret)))
                 start = value.find(secret, start + len(secret))
+        # Long text keeps the per-pattern literal search, faster there than one case-insensitive regex.
+        triggered = len(value) > SHORT or _ANY_TRIGGER.search(value) is not None
+        if not triggered and not found:
+            return found
         lowered: str | None = None
-        for pattern, triggers, lower in _PATTERNS:
+        for pattern, triggers, lower in _PATTERNS if triggered else ():
             if lower:
                 lowered = value.lower() if lowered is None else lowered
                 hay = lowered
@@ -108,32 +118,38 @@ class Redactor:
 
         Bytes that are not UTF-8 survive unchanged (``surrogateescape``). A secret longer than
         ``overlap`` that straddles a chunk boundary could escape; every known shape is far shorter.
+        Reads the file once when it holds nothing to replace (the usual case: no temporary file is made);
+        otherwise a second pass writes the redacted copy and renames it over the file.
         """
+        with path.open("rb") as src:
+            if not any(done for _, done in self._pieces(src, chunk, overlap)):
+                return False
         tmp = path.with_name(f"{path.name}.redact-{os.getpid()}-{_secrets.token_hex(4)}")
-        changed = False
         try:
             with path.open("rb") as src, tmp.open("wb") as dst:
-                carry = ""
-                while True:
-                    data = src.read(chunk)
-                    text = carry + data.decode("utf-8", "surrogateescape")
-                    spans = self.spans(text)
-                    cut = len(text) if not data else max(len(text) - overlap, 0)
-                    for start, end in spans:
-                        if start < cut < end:  # never split a secret: keep all of it for the next round
-                            cut = start
-                    done = [(s, e) for s, e in spans if e <= cut]
-                    changed = changed or bool(done)
-                    dst.write(_replace(text[:cut], done).encode("utf-8", "surrogateescape"))
-                    carry = text[cut:]
-                    if not data:
-                        break
-            if changed:
-                os.replace(tmp, path)
+                for text, done in self._pieces(src, chunk, overlap):
+                    dst.write(_replace(text, done).encode("utf-8", "surrogateescape"))
+            os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        return changed
+        return True
+
+    def _pieces(self, src: BinaryIO, chunk: int, overlap: int) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+        """The text of ``src`` in bounded pieces, each with the secrets it holds; no secret is split."""
+        carry = ""
+        while True:
+            data = src.read(chunk)
+            text = carry + data.decode("utf-8", "surrogateescape")
+            spans = self.spans(text)
+            cut = len(text) if not data else max(len(text) - overlap, 0)
+            for start, end in spans:
+                if start < cut < end:  # never split a secret: keep all of it for the next round
+                    cut = start
+            yield text[:cut], [(s, e) for s, e in spans if e <= cut]
+            carry = text[cut:]
+            if not data:
+                return
 
     def tree(self, root: Path) -> list[Path]:
         """Redact every regular file under ``root`` (lock files aside); returns those that changed."""

@@ -88,9 +88,12 @@ def profile_of(w: WorkerRecord) -> WorkerProfile:
     return WorkerProfile.model_validate(w.model_dump(include=set(WorkerProfile.model_fields)))
 
 
-def _write(path: Path, package: ReplayPackage, redactor: Redactor) -> None:
-    data = redactor.data(package.model_dump(mode="json"))
-    atomic_write(path, json.dumps(data, indent=1).encode(), fsync=False)
+def _write(path: Path, package: ReplayPackage, redactor: Redactor | None) -> None:
+    """Write ``package`` compact; ``redactor`` None: it was redacted already (a package read back)."""
+    data = package.model_dump(mode="json")
+    atomic_write(
+        path, json.dumps(redactor.data(data) if redactor else data, separators=(",", ":")).encode(), fsync=False
+    )
 
 
 def record_dispatch(settings: Settings, run: RunRecord, workers: list[WorkerRecord], redactor: Redactor) -> None:
@@ -156,7 +159,9 @@ def record_outcome(home: Path, run: RunRecord, redactor: Redactor) -> None:
             if package is None:
                 return
             models = {w.name: w.model for w in package.request.workers}
-            _write(path, package.model_copy(update={"outcome": outcome_of(run, models)}), redactor)
+            outcome = outcome_of(run, models)  # only the outcome is new: the rest was redacted when written
+            outcome = ReplayOutcome.model_validate(redactor.data(outcome.model_dump(mode="json")))
+            _write(path, package.model_copy(update={"outcome": outcome}), None)
     except (OSError, ValueError, CorruptDocument) as e:
         log.warning("replay: could not record the outcome of %s: %s", run.run_id, e)
 
