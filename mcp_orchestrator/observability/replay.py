@@ -34,7 +34,7 @@ from mcp_orchestrator.observability.models import (
     WorkerProfile,
 )
 from mcp_orchestrator.observability.redact import Redactor
-from mcp_orchestrator.store._files import atomic_write, doc_lock
+from mcp_orchestrator.store._files import atomic_write, dir_lock
 
 __all__ = [
     "diff",
@@ -101,7 +101,7 @@ def record_dispatch(settings: Settings, run: RunRecord, workers: list[WorkerReco
     path = replay_path(settings.home, run.run_id)
     deadline = (run.deadline_at - run.created_at).total_seconds() if run.deadline_at else None
     try:
-        with doc_lock(path):
+        with dir_lock(path.parent):  # the run's directory: no lock file per run
             if path.exists():
                 return
             package = ReplayPackage(
@@ -154,7 +154,7 @@ def record_outcome(home: Path, run: RunRecord, redactor: Redactor) -> None:
     """Add the outcome to a finished run's package (a run without a package is skipped)."""
     path = replay_path(home, run.run_id)
     try:
-        with doc_lock(path):
+        with dir_lock(path.parent):  # the run's directory: no lock file per run
             package = _read(path)
             if package is None:
                 return
@@ -218,7 +218,7 @@ def diff(a: ReplayPackage, b: ReplayPackage) -> ReplayDiff:
 def mark_rerun(home: Path, run_id: str, original: str) -> None:
     """Note in the package of ``run_id`` that it reruns ``original``."""
     path = replay_path(home, run_id)
-    with doc_lock(path):
+    with dir_lock(path.parent):  # the run's directory: no lock file per run
         package = _read(path)
         if package is not None:
             atomic_write(path, package.model_copy(update={"rerun_of": original}).model_dump_json(indent=1).encode())

@@ -13,7 +13,15 @@ from pathlib import Path
 from mcp_orchestrator.contracts import ProcessRef
 from mcp_orchestrator.errors import StoreError
 
-__all__ = ["DocLock", "LockTimeout", "atomic_write", "doc_lock", "is_alive", "this_process"]
+__all__ = [
+    "DocLock",
+    "LockTimeout",
+    "atomic_write",
+    "dir_lock",
+    "doc_lock",
+    "is_alive",
+    "this_process",
+]
 
 LOCK_TIMEOUT_SECONDS = 60.0
 
@@ -47,19 +55,26 @@ class DocLock:
     A bare ``fcntl.flock`` on the same lock file that filelock took (so older processes interoperate): the
     store takes about ten per run, and filelock's own bookkeeping cost ~0.25 ms each (bench/scheduler.py)."""
 
-    def __init__(self, lock_file: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+    def __init__(self, lock_file: str, timeout: float = LOCK_TIMEOUT_SECONDS, *, directory: bool = False) -> None:
         self.lock_file = lock_file
         self.timeout = timeout
+        self.directory = directory  # lock_file is a directory that exists: nothing is created
         self._fd: int | None = None
 
     def acquire(self, timeout: float | None = None) -> None:
         """Take the lock, waiting up to ``timeout`` seconds (0: try once); ``LockTimeout`` if not granted."""
         limit = self.timeout if timeout is None else timeout
+        if self.directory:
+            fd = os.open(self.lock_file, os.O_RDONLY | os.O_DIRECTORY)
+            return self._take(fd, limit)
         try:
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:  # as filelock did: the lock's folder is made on demand
             Path(self.lock_file).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        self._take(fd, limit)
+
+    def _take(self, fd: int, limit: float) -> None:
         deadline = time.monotonic() + limit
         delay = 0.001
         while True:
@@ -91,6 +106,11 @@ class DocLock:
 def doc_lock(path: Path) -> DocLock:
     """An inter-process lock guarding read-modify-write of one document."""
     return DocLock(str(path.with_name(path.name + ".lock")))
+
+
+def dir_lock(path: Path) -> DocLock:
+    """An inter-process lock on the directory ``path`` itself (which must exist): no lock file is made."""
+    return DocLock(str(path), directory=True)
 
 
 def _start_ticks(pid: int) -> int:

@@ -2,9 +2,9 @@
 
 Each document is one JSON file written atomically (``store._files.atomic_write``: temp file, fsync,
 rename), carrying ``schemaVersion``: an older one is migrated on read and written back in the current
-format; a newer one is refused by name (``NewerDocument``) and left where it is. A document that does
-not parse is moved to ``quarantine/`` with a reason file, never deleted; so is a temporary file whose
-writer died before renaming it. Markers (empty files whose names are ids) are made here too.
+format; a newer one is refused by name (``NewerDocument``) and left where it is. A document that does not
+parse is moved to ``quarantine/`` with a reason file, never deleted; so is a temporary file whose writer
+died before renaming it. Markers (empty names, hard links to one empty file) are made here too.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ Layout under ``home``::
     quarantine/                    corrupt or half-written documents, with a reason file
     owned/ processes/ cancel/      leases, heartbeats and cancel requests between processes
 
-Writes are atomic (temp file, fsync, rename) and read-modify-writes hold a per-document
-file lock, so several server processes can share one directory. A write touches a
-constant number of files whatever the number of stored runs; listing reads only as
-many documents as the page needs, and caches what it parsed by (mtime, size).
+Writes are atomic (temp file, fsync, rename) and read-modify-writes hold a per-document file lock, so
+several server processes can share one directory. A write touches a constant number of files whatever
+the number of stored runs; listing reads only as many documents as the page needs, and caches what it
+parsed by (mtime, size). Markers are hard links to one empty file (``markers/``), not files of their own.
 
 This module owns runs (with idempotency), workers and the panic switch; documents, markers and
 quarantine are ``store.documents``, listings ``store.index``, leases ``store.leases``.
