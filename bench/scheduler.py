@@ -330,9 +330,14 @@ async def interactive_wait(base: str | None, batch_runs: int = 160, interactive_
 
 @contextmanager
 def counting() -> Iterator[Counter[str]]:
-    """Count file creations, mkdirs, renames and unlinks made through ``os`` while inside."""
+    """Count file creations, mkdirs, renames, links and unlinks made through ``os`` and ``io.open`` while
+    inside. ``files_created`` counts the opens that made a new file (a new inode, the costly part on ext4);
+    ``open_create`` every open that may create (a lock file or the event log opened again counts there)."""
+    import io
+
     counts: Counter[str] = Counter()
-    real = {name: getattr(os, name) for name in ("open", "mkdir", "replace", "rename", "unlink", "fsync")}
+    real = {name: getattr(os, name) for name in ("open", "mkdir", "replace", "rename", "unlink", "fsync", "link")}
+    real_io_open = io.open
 
     def wrap(name: str) -> Callable[..., Any]:
         fn = real[name]
@@ -341,19 +346,28 @@ def counting() -> Iterator[Counter[str]]:
             if name == "open":
                 flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
                 counts["open_create" if flags & os.O_CREAT else "open_read"] += 1
+                if flags & os.O_CREAT and not os.path.exists(args[0]):
+                    counts["files_created"] += 1
             else:
                 counts[name] += 1
             return fn(*args, **kwargs)
 
         return counted
 
+    def io_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | os.PathLike) and any(c in mode for c in "wax") and not os.path.exists(file):
+            counts["files_created"] += 1
+        return real_io_open(file, mode, *args, **kwargs)
+
     for name in real:
         setattr(os, name, wrap(name))
+    io.open = io_open  # type: ignore[assignment]
     try:
         yield counts
     finally:
         for name, fn in real.items():
             setattr(os, name, fn)
+        io.open = real_io_open  # type: ignore[assignment]
 
 
 async def costs_per_run(base: str | None, runs: int = 200) -> dict[str, Any]:
