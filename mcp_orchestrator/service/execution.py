@@ -18,6 +18,7 @@ from mcp_orchestrator.contracts import (
 )
 from mcp_orchestrator.service.attempts import StepAttempts
 from mcp_orchestrator.service.host import Outcome, RunHost
+from mcp_orchestrator.service.steps import NotStarted
 from mcp_orchestrator.strategies import Strategy, StrategyResult
 
 __all__ = ["RunExecution", "execute_run", "run_outcome"]
@@ -89,14 +90,19 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
 
     started = False
 
-    def start(run: RunRecord) -> RunRecord:
-        nonlocal started
-        # At most once, decided under the run's lock: only a queued run still held by this instance
-        # starts (an heir may have taken its lease marker or adopted it, or it already ended).
+    def ours(run: RunRecord) -> bool:
+        # Only a queued run still held by this instance starts (an heir may have taken its lease marker or
+        # adopted it, or it already ended).
         if run.status != "accepted" or (run.owner is not None and run.owner.instance != owner.instance):
+            return False
+        return orch.store.owns(run_id, owner.instance)
+
+    def start(run: RunRecord) -> RunRecord | None:
+        nonlocal started
+        if started:  # another step of the plan stored first and started it
             return run
-        if not orch.store.owns(run_id, owner.instance):
-            return run
+        if not ours(run):  # at most once, decided under the run's lock
+            return None
         started = True
         now = utcnow()
         wait_ms = int((now - run.created_at).total_seconds() * 1000)
@@ -110,16 +116,19 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
             }
         )
 
-    await orch.io(orch.store.update_run, run_id, start)
-    if not started:
+    # The start is written with the plan's first step (one write fewer per run): read first, so a run that is
+    # not ours (canceled while queued, taken over) never begins its plan; the write decides under the lock. A
+    # plan that stores no step starts the run on its own below, before its end is recorded.
+    if not await orch.io(lambda: ours(orch.store.get_run(run_id))):
         log.warning("run %s: not started here (no longer queued for this instance)", run_id)
         return
-    execution._publish("run_started", "run started")
-    orch.emit("run_started", run_id)
+    execution.pending_start = start
     result = StrategyResult("")
     error: RunError | None = None
     try:
         result = await strategy.run_plan(execution, workers)
+    except NotStarted:
+        pass
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             reason = execution.cancel_reason or "the run was canceled"
@@ -129,6 +138,18 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
     except Exception as e:
         log.exception("run %s: strategy crashed", run_id)
         error = RunError(failure_class="internal", message=f"{type(e).__name__}: {e}")
+    if execution.pending_start is not None:  # no step was stored: start it now, if it is still ours
+
+        def start_alone(run: RunRecord) -> RunRecord:
+            return start(run) or run
+
+        execution.pending_start = None
+        await orch.io(orch.store.update_run, run_id, start_alone)
+        execution._announce_start = started
+        execution.announce_start()
+    if not started:
+        log.warning("run %s: not started here (no longer queued for this instance)", run_id)
+        return
     crashed = error
     status = "failed"
 

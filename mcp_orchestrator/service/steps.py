@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -21,17 +22,25 @@ from mcp_orchestrator.contracts import (
     Step,
     utcnow,
 )
+from mcp_orchestrator.errors import OrchestratorError
 from mcp_orchestrator.runtimes import OutputSink, StepOutcome
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.host import RunHost
 from mcp_orchestrator.strategies import StrategyOptions
 
-__all__ = ["StepRecorder", "WorkerMark", "ended_step", "restart_sink"]
+__all__ = ["NotStarted", "StepRecorder", "WorkerMark", "ended_step", "restart_sink"]
 
 WorkerMark = tuple[str, str, str | None]  # a worker to mark with a step's write: name, "busy" or "idle", session
 
 log = logging.getLogger(__name__)
+
+
+class NotStarted(OrchestratorError):
+    """The run was no longer queued for this instance when its first step was to be stored: nothing ran."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} is no longer queued for this instance")
 
 
 class StepRecorder:
@@ -58,6 +67,10 @@ class StepRecorder:
         self.priority: str = run.priority
         limits = run.budget
         self.budget = orch.gateway.budget(limits.max_tokens, limits.max_cost_usd) if limits is not None else None
+        # The run's start (queued -> running, judged under its lock), made in the same write as its first step:
+        # one document write fewer per run. ``execute_run`` sets it; the first stored step applies it.
+        self.pending_start: Callable[[RunRecord], RunRecord | None] | None = None
+        self._announce_start = False
 
     @property
     def task(self) -> str:
@@ -70,11 +83,28 @@ class StepRecorder:
     async def _save_step(self, step: Step, *, worker: WorkerMark | None = None) -> None:
         """Store ``step``; ``worker``: then mark that worker (name, status, session) in the same thread hop."""
         await self.orch.io(self._store_step, step, worker)
+        self.announce_start()
+
+    def announce_start(self) -> None:
+        """Publish and log the run's start once the write that made it is done."""
+        if self._announce_start:
+            self._announce_start = False
+            self._publish("run_started", "run started")
+            self.orch.emit("run_started", self.run_id)
 
     def _store_step(self, step: Step, worker: WorkerMark | None = None) -> None:
         step = Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
 
+        applied = False
+
         def change(run: RunRecord) -> RunRecord:
+            nonlocal applied
+            start = self.pending_start
+            if start is not None:  # the plan's first stored step also starts the run, or nothing runs
+                started = None if run.terminal else start(run)
+                if started is None:
+                    raise NotStarted(self.run_id)
+                run, applied = started, True
             if run.terminal:  # fenced: an heir already ended it (this instance lost its lease); never flip it
                 return run
             steps = [s for s in run.steps if s.index != step.index] + [step]
@@ -82,8 +112,14 @@ class StepRecorder:
 
         try:
             self.orch.store.update_run(self.run_id, change)
+        except NotStarted:
+            worker = None  # nothing ran here: no worker to mark
+            raise
         finally:  # the worker is marked whether or not the step could be stored (as when they were two hops)
             self._mark(worker)
+        if applied and self.pending_start is not None:
+            self.pending_start = None
+            self._announce_start = True
 
     def _mark(self, worker: WorkerMark | None) -> None:
         if worker is not None:
@@ -130,6 +166,7 @@ class StepRecorder:
                 self._mark(worker)
 
         step = await self.orch.io(write)
+        self.announce_start()  # a step that ended before it ran (its worker stopped) may have started the run
         self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
         self.orch.emit(
             "step_ended",
