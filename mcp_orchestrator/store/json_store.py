@@ -54,9 +54,9 @@ class JsonRunStore(LeaseFiles, RunIndex, RunStore):
 
     # ---- runs ------------------------------------------------------------------------------
 
-    def create_run(self, run: RunRecord) -> RunRecord:
-        """Store a new run, or return the earlier run with the same idempotency key."""
-        if run.idempotency_key is None:
+    def create_run(self, run: RunRecord, *, keyed: bool = True) -> RunRecord:
+        """Store a new run, or return the earlier run with the same idempotency key (unless not ``keyed``)."""
+        if run.idempotency_key is None or not keyed:
             self._create_run(run)
             return run
         key_path = self.home / "idempotency" / f"{sha(run.agent_id + chr(0) + run.idempotency_key)}.json"
