@@ -13,12 +13,11 @@ import anyio
 import pytest
 from mcp import Client
 from support.temporal_dev import DevServer
-from support.temporal_workers import call, temporal_settings, worker_process
+from support.temporal_workers import call, listed, two_servers
 from temporalio.client import Client as TemporalClient
 
 from mcp_orchestrator.engine.temporal.client import RUN_WORKFLOW
 from mcp_orchestrator.engine.temporal.keys import claim_key
-from mcp_orchestrator.server import build_server
 from mcp_orchestrator.service.lifecycle import new_run_id
 from mcp_orchestrator.service.temporal import keys
 
@@ -29,19 +28,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 async def _two_servers(
     server: DevServer, prefix: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Client, Client, subprocess.Popen[str]]]:
-    """One mock worker process and servers A and B on their own data dirs, each with worker ``m`` of ``default``
-    and ``n`` of ``alice`` (the workers registry is each data dir's own)."""
-    root = (tmp_path / "root").resolve()
-    (root / "work").mkdir(parents=True)
-    with worker_process(server, prefix, tmp_path / "worker", (root,), ["mock/mock"]) as proc:
-        on_a = temporal_settings(server, prefix, tmp_path / "a", (root,))
-        on_b = temporal_settings(server, prefix, tmp_path / "b", (root,))
-        async with Client(build_server(on_a)) as ca, Client(build_server(on_b)) as cb:
-            work = str(root / "work")
-            for c in (ca, cb):
-                await call(c, "spawn_worker", agentId="default", name="m", model="mock", workdir=work)
-                await call(c, "spawn_worker", agentId="alice", name="n", model="mock", workdir=work)
-            yield ca, cb, proc
+    """One mock worker process and servers A and B on their own data dirs; A spawns worker ``m`` of ``default``
+    and ``n`` of ``alice``, and B lists them (the workers registry is the cluster's)."""
+    async with two_servers(server, prefix, tmp_path) as (ca, cb, work, proc):
+        assert proc is not None
+        await call(ca, "spawn_worker", agentId="default", name="m", model="mock", workdir=work)
+        await call(ca, "spawn_worker", agentId="alice", name="n", model="mock", workdir=work)
+        await listed(cb, {"m": "idle", "n": "idle"})
+        yield ca, cb, proc
 
 
 async def _run_ids(server: DevServer, prefix: str, sentinel: str) -> list[str]:
