@@ -76,6 +76,7 @@ class WorkerRecord(Worker):
 
     schema_version: int = STORE_SCHEMA_VERSION
     current_run_id: str | None = None
+    updated_at: datetime | None = None  # the last spawn or stop (the Temporal engine's newer copy wins)
 
     def to_wire(self) -> Worker:
         """The caller-facing view of this record."""

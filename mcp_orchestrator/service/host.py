@@ -19,15 +19,15 @@ from mcp_orchestrator.runtimes import WorkerRuntime
 from mcp_orchestrator.service.events import EventBus
 from mcp_orchestrator.store import JsonRunStore
 
-__all__ = ["Outcome", "RunHost"]
+__all__ = ["Outcome", "RunHost", "StoreHost"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Outcome = tuple[str, str, RunError | None]  # how a run ended: status, summary, error
 
 
-class RunHost(Protocol):
-    """The orchestrator as a run's execution sees it."""
+class StoreHost(Protocol):
+    """The orchestrator as its registries see it: settings, store and engine (the workers registry on Temporal)."""
 
     @property
     def settings(self) -> Settings:
@@ -36,6 +36,17 @@ class RunHost(Protocol):
     @property
     def store(self) -> JsonRunStore:
         """The run store."""
+
+    @property
+    def engine(self) -> ExecutionEngine:
+        """The execution engine (inside ``running()``)."""
+
+    async def io(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking store work off the event loop."""
+
+
+class RunHost(StoreHost, Protocol):
+    """The orchestrator as a run's execution sees it."""
 
     @property
     def events(self) -> EventBus:
@@ -56,13 +67,6 @@ class RunHost(Protocol):
     @property
     def gateway(self) -> Gateway:
         """Endpoint health, breakers and routing of this process."""
-
-    @property
-    def engine(self) -> ExecutionEngine:
-        """The execution engine (inside ``running()``)."""
-
-    async def io(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking store work off the event loop."""
 
     async def runtime(self, mode: RuntimeMode) -> WorkerRuntime:
         """The loaded runtime for ``mode``."""

@@ -112,6 +112,13 @@ class RunLifecycle(RunReads):
                 run.executed_by = label(self)
             if deadline_seconds is not None:
                 run.deadline_at = run.created_at + timedelta(seconds=deadline_seconds)
+            if temporal and key is not None:  # the cluster's key, shared by every server, decides
+                from mcp_orchestrator.service.temporal.keys import claim
+
+                claimed = await claim(self, agent, key, run.run_id)
+                if isinstance(claimed, RunRecord):
+                    return claimed
+                run.run_id = claimed
             stored = await self.io(self._accept, run, chosen)
             if stored.run_id != run.run_id:
                 return stored  # the same idempotency key: the first run stands
@@ -125,7 +132,7 @@ class RunLifecycle(RunReads):
     def _accept(self, run: RunRecord, workers: list[WorkerRecord]) -> RunRecord:
         """Store a new run, then its replay package (one thread hop); the earlier run of the same
         idempotency key instead, untouched."""
-        stored = self.store.create_run(run)
+        stored = self.store.create_run(run, keyed=self.settings.engine != "temporal")  # else the cluster's key
         if stored.run_id == run.run_id:
             record_dispatch(self.settings, stored, workers, self.redactor)
         return stored

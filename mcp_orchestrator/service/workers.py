@@ -57,24 +57,51 @@ class WorkerRegistry(PanicGuard):
             stall_seconds=stall_seconds,
             model_name=model_name,
         )
+        if self._shared:
+            from mcp_orchestrator.service.temporal import registry
+
+            return await registry.spawn(self, worker)
         return await self.io(self.store.put_worker, worker, create=True)
+
+    @property
+    def _shared(self) -> bool:
+        """Whether the workers registry is the cluster's (Temporal) rather than this data directory's."""
+        return self.settings.engine == "temporal" and self._engine is not None
 
     async def list_workers(self, status: str | None = None) -> list[WorkerRecord]:
         """Workers, optionally with one status."""
-        workers = await self.io(self.store.list_workers)
+        if self._shared:
+            from mcp_orchestrator.service.temporal import registry
+
+            workers = await registry.listing(self)
+        else:
+            workers = await self.io(self.store.list_workers)
         return [w for w in workers if status is None or w.status == status]
+
+    async def _worker(self, name: str) -> WorkerRecord:
+        if self._shared:
+            from mcp_orchestrator.service.temporal import registry
+
+            return await registry.get(self, name)
+        return await self.io(self.store.get_worker, name)
 
     async def stop_worker(self, agent_id: str, name: str) -> WorkerRecord:
         """Stop a worker: it takes no new work and its running step is canceled."""
         agent = await self.guard_write(agent_id)
         check_name(name)
-        worker = await self.io(self.store.get_worker, name)
+        worker = await self._worker(name)
         if worker.owner_agent_id != agent:
             raise Forbidden(
                 f"Worker {name!r} belongs to agent {worker.owner_agent_id!r}.",
                 hint="Only the agent that spawned a worker can stop it.",
             )
-        worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update={"status": "stopped"}))
+        if self._shared:
+            from mcp_orchestrator.service.temporal import registry
+
+            worker = await registry.stop(self, worker)
+        else:
+            stopped = {"status": "stopped"}
+            worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update=stopped))
         for execution in list(self._executions.values()):
             scope = execution.step_scopes.get(name)
             if scope is not None:
@@ -91,18 +118,17 @@ class WorkerRegistry(PanicGuard):
         if not isinstance(names, list) or len(names) > 32:
             raise InvalidArgument("workers", "must be a list of at most 32 worker names")
 
-        def read() -> list[WorkerRecord]:  # every named worker in one thread hop, checked in order
-            out = []
-            for name in names:
-                check_name(name, "workers")
-                w = self.store.get_worker(name)
-                if w.owner_agent_id != agent:
-                    raise Forbidden(
-                        f"Worker {name!r} belongs to agent {w.owner_agent_id!r}.", hint="Use your own workers."
-                    )
-                if w.status == "stopped":
-                    raise InvalidArgument("workers", f"worker {name!r} is stopped", hint="Spawn a new worker.")
-                out.append(w)
-            return out
+        def check(w: WorkerRecord) -> WorkerRecord:
+            if w.owner_agent_id != agent:
+                raise Forbidden(
+                    f"Worker {w.name!r} belongs to agent {w.owner_agent_id!r}.", hint="Use your own workers."
+                )
+            if w.status == "stopped":
+                raise InvalidArgument("workers", f"worker {w.name!r} is stopped", hint="Spawn a new worker.")
+            return w
 
-        return await self.io(read)
+        for name in names:
+            check_name(name, "workers")
+        if self._shared:  # each from the cluster, in order
+            return [check(await self._worker(name)) for name in names]
+        return await self.io(lambda: [check(self.store.get_worker(name)) for name in names])  # one thread hop

@@ -30,8 +30,9 @@ class RunStore(ABC):
     """
 
     @abstractmethod
-    def create_run(self, run: RunRecord) -> RunRecord:
-        """Store a new run. With an idempotency key already used by the same agent, return that run instead."""
+    def create_run(self, run: RunRecord, *, keyed: bool = True) -> RunRecord:
+        """Store a new run. With an idempotency key already used by the same agent, return that run instead
+        (``keyed=False``: the key was settled elsewhere, e.g. by the cluster; the run is stored as given)."""
 
     @abstractmethod
     def update_run(self, run_id: str, change: Callable[[RunRecord], RunRecord]) -> RunRecord:

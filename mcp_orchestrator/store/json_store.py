@@ -39,9 +39,23 @@ from mcp_orchestrator.store.base import RunStore
 from mcp_orchestrator.store.index import RunIndex, sha
 from mcp_orchestrator.store.leases import LeaseFiles
 
-__all__ = ["JsonRunStore"]
+__all__ = ["JsonRunStore", "check_name_free"]
 
 log = logging.getLogger(__name__)
+
+
+def check_name_free(existing: WorkerRecord | None, worker: WorkerRecord) -> None:
+    """Refuse ``worker`` a name held by ``existing``: a worker that is not stopped, or another agent's."""
+    if existing is not None and existing.status != "stopped":
+        raise Conflict(
+            f"A worker named {worker.name!r} already exists (owner {existing.owner_agent_id}).",
+            hint="Choose another name, or stop that worker first.",
+        )
+    if existing is not None and existing.owner_agent_id != worker.owner_agent_id:
+        raise Conflict(
+            f"The name {worker.name!r} belongs to a stopped worker of agent {existing.owner_agent_id}.",
+            hint="Choose another name.",
+        )
 
 
 class JsonRunStore(LeaseFiles, RunIndex, RunStore):
@@ -54,9 +68,9 @@ class JsonRunStore(LeaseFiles, RunIndex, RunStore):
 
     # ---- runs ------------------------------------------------------------------------------
 
-    def create_run(self, run: RunRecord) -> RunRecord:
-        """Store a new run, or return the earlier run with the same idempotency key."""
-        if run.idempotency_key is None:
+    def create_run(self, run: RunRecord, *, keyed: bool = True) -> RunRecord:
+        """Store a new run, or return the earlier run with the same idempotency key (unless not ``keyed``)."""
+        if run.idempotency_key is None or not keyed:
             self._create_run(run)
             return run
         key_path = self.home / "idempotency" / f"{sha(run.agent_id + chr(0) + run.idempotency_key)}.json"
@@ -121,17 +135,7 @@ class JsonRunStore(LeaseFiles, RunIndex, RunStore):
         path = self._worker_path(worker.name)
         with doc_lock(path):
             if create:
-                existing = self._load_or_quarantine(path, WorkerRecord)
-                if existing is not None and existing.status != "stopped":
-                    raise Conflict(
-                        f"A worker named {worker.name!r} already exists (owner {existing.owner_agent_id}).",
-                        hint="Choose another name, or stop that worker first.",
-                    )
-                if existing is not None and existing.owner_agent_id != worker.owner_agent_id:
-                    raise Conflict(
-                        f"The name {worker.name!r} belongs to a stopped worker of agent {existing.owner_agent_id}.",
-                        hint="Choose another name.",
-                    )
+                check_name_free(self._load_or_quarantine(path, WorkerRecord), worker)
             self._write(path, worker)
         return worker
 

@@ -7,8 +7,8 @@ import select
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from mcp import Client
 from mcp_orchestrator.config import Settings, TemporalConfig
 from support.temporal_dev import DevServer
 
-__all__ = ["MOCK_BACKENDS", "call", "temporal_settings", "worker_env", "worker_process"]
+__all__ = ["MOCK_BACKENDS", "call", "listed", "temporal_settings", "two_servers", "worker_env", "worker_process"]
 
 MOCK_BACKENDS = ["mock/mock", "codex_cli/mock", "gemini_cli/mock", "claude_cli/mock"]
 
@@ -28,6 +28,19 @@ async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
     assert not result.is_error, f"{tool}: {result.content}"
     assert result.structured_content is not None
     return result.structured_content
+
+
+async def listed(c: Client, want: dict[str, str], within: float = 10.0) -> dict[str, str]:
+    """Wait until ``list_workers`` on ``c`` shows each of ``want``'s workers with its status (the cluster's
+    listing is visibility, eventually consistent); every worker's status then."""
+    import anyio
+
+    with anyio.fail_after(within):
+        while True:
+            seen = {w["name"]: w["status"] for w in (await call(c, "list_workers"))["workers"]}
+            if all(seen.get(name) == status for name, status in want.items()):
+                return seen
+            await anyio.sleep(0.1)  # visibility has no event to wait on
 
 
 def temporal_settings(server: DevServer, prefix: str, home: Path, roots: tuple[Path, ...], **extra: object) -> Settings:
@@ -92,3 +105,23 @@ def worker_process(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+@asynccontextmanager
+async def two_servers(
+    server: DevServer, prefix: str, tmp_path: Path, *, worker: bool = True
+) -> AsyncIterator[tuple[Client, Client, str, subprocess.Popen[str] | None]]:
+    """Servers A and B on data dirs of their own (in this process), sharing ``server`` under ``prefix``, one workdir
+    root (its ``work`` folder is yielded) and, with ``worker``, one mock worker process (yielded too)."""
+    from mcp_orchestrator.server import build_server
+
+    root = (tmp_path / "root").resolve()
+    (root / "work").mkdir(parents=True)
+    with ExitStack() as stack:
+        proc = None
+        if worker:
+            proc = stack.enter_context(worker_process(server, prefix, tmp_path / "worker", (root,), ["mock/mock"]))
+        on_a = temporal_settings(server, prefix, tmp_path / "a", (root,))
+        on_b = temporal_settings(server, prefix, tmp_path / "b", (root,))
+        async with Client(build_server(on_a)) as ca, Client(build_server(on_b)) as cb:
+            yield ca, cb, str(root / "work"), proc

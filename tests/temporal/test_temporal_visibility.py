@@ -11,10 +11,9 @@ import anyio
 import pytest
 from mcp import Client
 from support.temporal_dev import DevServer
-from support.temporal_workers import call, temporal_settings, worker_process
+from support.temporal_workers import call, two_servers
 
 from mcp_orchestrator.engine.temporal import visibility
-from mcp_orchestrator.server import build_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -22,16 +21,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 @asynccontextmanager
 async def _two_servers(server: DevServer, prefix: str, tmp_path: Path) -> AsyncIterator[tuple[Client, Client, str]]:
     """One mock worker process and servers A and B on their own data dirs; A has worker ``m`` of ``default``."""
-    root = (tmp_path / "root").resolve()
-    (root / "work").mkdir(parents=True)
-    prefix = prefix.rstrip("-")
-    with worker_process(server, prefix, tmp_path / "worker", (root,), ["mock/mock"]):
-        on_a = temporal_settings(server, prefix, tmp_path / "a", (root,))
-        on_b = temporal_settings(server, prefix, tmp_path / "b", (root,))
-        async with Client(build_server(on_a)) as ca, Client(build_server(on_b)) as cb:
-            work = str(root / "work")
-            await call(ca, "spawn_worker", agentId="default", name="m", model="mock", workdir=work)
-            yield ca, cb, work
+    async with two_servers(server, prefix.rstrip("-"), tmp_path) as (ca, cb, work, _):
+        await call(ca, "spawn_worker", agentId="default", name="m", model="mock", workdir=work)
+        yield ca, cb, work
 
 
 async def test_step_output_and_worker_label_are_read_from_the_cluster_on_another_server(

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, Literal, Self
 
 import anyio
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -34,7 +34,9 @@ from mcp_orchestrator.engine.temporal.client import (
     workspace_queue,
 )
 from mcp_orchestrator.engine.temporal.control import CONTROL_WORKFLOW, PANIC_TTL, control_id
+from mcp_orchestrator.engine.temporal.keys import claim_key
 from mcp_orchestrator.engine.temporal.visibility import (
+    described_record,
     how_to_register,
     list_page,
     register,
@@ -129,6 +131,26 @@ class TemporalEngine(ExecutionEngine):
             search_attributes=start_attributes(spec, self.cfg.task_queue_prefix) if visible else None,
             memo=start_memo(spec),
         )
+
+    async def claim_key(self, agent_id: str, key: str, run_id: str) -> str:
+        """Claim ``agent_id``'s idempotency ``key`` for ``run_id`` on the cluster; the runId the key names."""
+        try:
+            return await claim_key(self.client, self.cfg.task_queue_prefix, runs_queue(self.cfg), agent_id, key, run_id)
+        except RPCError as e:
+            raise Unavailable(
+                f"the Temporal cluster at {self.cfg.address} did not say whether idempotencyKey {key!r} was used: {e}",
+                hint="Check the cluster (`temporal operator cluster health`) and retry; nothing was accepted.",
+            ) from e
+
+    async def exists(self, run_id: str) -> bool:
+        """Whether the cluster has the run's workflow (the Temporal server answers: no worker is asked)."""
+        try:
+            await self.client.get_workflow_handle(run_id).describe()
+            return True
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
 
     async def list_runs(
         self, flt: RunFilter, limit: int, cursor: str | None
@@ -241,11 +263,35 @@ class TemporalEngine(ExecutionEngine):
             }
         return {"address": self.cfg.address, "namespace": self.cfg.namespace, "queues": queues}
 
-    async def record(self, run_id: str) -> RunRecord | None:
+    async def read(self, run_id: str) -> RunRecord | None:
+        """The run for a server that does not follow it; ``None`` when the cluster has no such run.
+
+        An ended run's record is its workflow's result (history, which the Temporal server serves); a running
+        one's is the workflow's query, and when no worker process answers that within 3 s, the outline the
+        Temporal server describes (``described_record``): a read that never waits on one worker process."""
+        handle = self.client.get_workflow_handle(run_id, result_type=RunRecord)
+        try:
+            found = await handle.describe()
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        if found.workflow_type != RUN_WORKFLOW:
+            return None
+        if found.status == WorkflowExecutionStatus.COMPLETED:
+            ended: RunRecord = await handle.result()
+            return ended
+        try:
+            return await self.record(run_id, timedelta(seconds=3))
+        except RPCError as e:
+            log.info("run %s: no worker answered its query (%s); the cluster's outline instead", run_id, e)
+        return await described_record(found)
+
+    async def record(self, run_id: str, rpc_timeout: timedelta | None = None) -> RunRecord | None:
         """The workflow's record of the run now; ``None`` when the cluster has no such run."""
         handle = self.client.get_workflow_handle(run_id)
         try:
-            found: RunRecord = await handle.query(RUN_QUERY, result_type=RunRecord)
+            found: RunRecord = await handle.query(RUN_QUERY, result_type=RunRecord, rpc_timeout=rpc_timeout)
             return found
         except RPCError as e:
             if "not found" in str(e).lower():

@@ -21,12 +21,21 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from mcp_orchestrator.contracts import RunSummary
+from mcp_orchestrator.contracts import RunRecord, RunSummary
 from mcp_orchestrator.contracts.storage import task_excerpt
 from mcp_orchestrator.engine.spec import RunSpec
 from mcp_orchestrator.store import RunFilter
 
-__all__ = ["ATTRIBUTES", "STATUS", "how_to_register", "list_page", "register", "start_attributes", "start_memo"]
+__all__ = [
+    "ATTRIBUTES",
+    "STATUS",
+    "described_record",
+    "how_to_register",
+    "list_page",
+    "register",
+    "start_attributes",
+    "start_memo",
+]
 
 CLUSTER = SearchAttributeKey.for_keyword("OrchCluster")
 AGENT = SearchAttributeKey.for_keyword("OrchAgentId")
@@ -132,6 +141,14 @@ async def _summary(found: WorkflowExecution) -> RunSummary:
         task=str(memo.get("task", "")),
         priority=memo.get("priority", "interactive"),
     )
+
+
+async def described_record(found: WorkflowExecution) -> RunRecord:
+    """A run as its workflow's start and search attributes tell it (what the Temporal server itself answers):
+    status, strategy, agent, workers, times and the task excerpt; no steps."""
+    summary = await _summary(found)
+    notice = "the cluster's outline of the run: no worker process answered for its steps just now"
+    return RunRecord.model_validate(summary.model_dump() | {"notice": notice})
 
 
 async def _window(client: Client, where: str) -> list[WorkflowExecution]:

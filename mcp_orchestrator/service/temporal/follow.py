@@ -91,7 +91,7 @@ async def resume_following(orch: RunHost) -> None:
 async def lookup(orch: RunHost, run_id: str) -> RunRecord | None:
     """The cluster's record of a run this data directory does not hold."""
     try:
-        return await _engine(orch).record(run_id)
+        return await _engine(orch).read(run_id)
     except RPCError as e:
         log.warning("run %s: the cluster did not answer: %s", run_id, e)
         return None

@@ -24,6 +24,7 @@ from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ModelName
 from mcp_orchestrator.engine.temporal.client import connect, runs_queue, step_queue, workspace_queue
 from mcp_orchestrator.engine.temporal.control import ControlWorkflow
+from mcp_orchestrator.engine.temporal.keys import KeyWorkflow
 from mcp_orchestrator.engine.temporal.steps import StepActivities
 from mcp_orchestrator.errors import InvalidArgument
 from mcp_orchestrator.service.temporal.workflow import RunWorkflow
@@ -78,7 +79,7 @@ async def run_worker(
         Worker(
             client,
             task_queue=runs_queue(cfg),
-            workflows=[RunWorkflow, ControlWorkflow],
+            workflows=[RunWorkflow, ControlWorkflow, KeyWorkflow],
             workflow_runner=UnsandboxedWorkflowRunner(),
             identity=identity,
             # A run whose worker died moves on to another one within a second, not the default five.

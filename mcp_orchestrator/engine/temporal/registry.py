@@ -1,0 +1,81 @@
+"""The workers registry shared by the cluster: one record workflow per worker of a deployment.
+
+Worker ``name`` of the deployment ``prefix`` is the workflow ``<prefix>.worker.<name>``, whose memo holds its
+record. The workflow sits on ``<prefix>.registry``, a task queue no process polls: it never executes, it only
+exists, so every read and write is answered by the Temporal server itself and none waits on a worker process
+(which may be killed at any time). A write starts the workflow anew with the record in its memo: a new name with
+the conflict policy ``FAIL`` (of two servers spawning one name at once, one wins), a change with
+``TERMINATE_EXISTING`` (the old record closes as the new one starts, in one step). ``read`` is ``describe``
+(consistent at once); ``listing`` is visibility, eventually consistent (a change shows within a second on the
+dev server).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from mcp_orchestrator.contracts import WorkerRecord
+
+__all__ = ["WORKER_WORKFLOW", "listing", "read", "record_id", "registry_queue", "write"]
+
+WORKER_WORKFLOW = "mcp-orchestrator.worker"
+_TIMEOUT = timedelta(seconds=5)
+
+
+def registry_queue(prefix: str) -> str:
+    """The task queue the record workflows sit on (never polled)."""
+    return f"{prefix}.registry"
+
+
+def record_id(prefix: str, name: str) -> str:
+    """The record workflow's id of worker ``name``."""
+    return f"{prefix}.worker.{name}"
+
+
+async def _record(found: WorkflowExecution) -> WorkerRecord | None:
+    raw = (await found.memo()).get("worker")
+    return WorkerRecord.model_validate(raw) if isinstance(raw, dict) else None
+
+
+async def read(client: Client, prefix: str, name: str) -> WorkerRecord | None:
+    """Worker ``name`` as the cluster holds it; ``None``: it holds no such worker."""
+    try:
+        found = await client.get_workflow_handle(record_id(prefix, name)).describe(rpc_timeout=_TIMEOUT)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if found.status != WorkflowExecutionStatus.RUNNING:  # closed by hand (e.g. terminated): no record
+        return None
+    return await _record(found)
+
+
+async def listing(client: Client, prefix: str) -> list[WorkerRecord]:
+    """Every worker the cluster holds for the deployment, by name."""
+    where = (
+        f"WorkflowType = '{WORKER_WORKFLOW}' AND TaskQueue = '{registry_queue(prefix)}' AND ExecutionStatus = 'Running'"
+    )
+    found: dict[str, WorkerRecord] = {}
+    async for execution in client.list_workflows(where, rpc_timeout=_TIMEOUT):
+        record = await _record(execution)
+        if record is not None:
+            found[record.name] = record
+    return [found[name] for name in sorted(found)]
+
+
+async def write(client: Client, prefix: str, worker: WorkerRecord, *, new: bool) -> None:
+    """Store ``worker`` on the cluster; ``new``: only if the cluster holds no record of its name (else
+    ``WorkflowAlreadyStartedError``)."""
+    await client.start_workflow(
+        WORKER_WORKFLOW,
+        id=record_id(prefix, worker.name),
+        task_queue=registry_queue(prefix),
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL if new else WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+        memo={"worker": worker.model_dump(mode="json")},
+        rpc_timeout=_TIMEOUT,
+    )

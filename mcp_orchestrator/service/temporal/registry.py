@@ -1,0 +1,123 @@
+"""The workers registry on the Temporal engine: the cluster's record workflows, this data directory's store a cache.
+
+Writes (spawn, stop) go to the cluster first (one that does not answer refuses them: ``Unavailable``), then to
+the store. Reads ask the cluster, where the Temporal server itself answers (never a worker process), and fall
+back on the store when it does not answer. Of the cluster's copy of a worker and the store's, the one written
+last (``updated_at``) counts, and a newer copy from the cluster is written into the store, so that what reads
+only the store (diag, a restarted server resuming its runs) sees it too. A listing is visibility, which lags a
+write by a moment: the store's own newer copies (this server's writes) cover that moment here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from mcp_orchestrator.contracts import WorkerRecord, utcnow
+from mcp_orchestrator.engine.temporal import registry
+from mcp_orchestrator.engine.temporal.engine import TemporalEngine
+from mcp_orchestrator.errors import NotFound, Unavailable
+from mcp_orchestrator.service.host import StoreHost
+from mcp_orchestrator.store.json_store import check_name_free
+
+__all__ = ["get", "listing", "spawn", "stop"]
+
+log = logging.getLogger(__name__)
+
+
+def _cluster(orch: StoreHost) -> tuple[Client, str]:
+    engine = orch.engine
+    assert isinstance(engine, TemporalEngine)
+    return engine.client, engine.cfg.task_queue_prefix
+
+
+def _unavailable(orch: StoreHost, what: str, e: RPCError) -> Unavailable:
+    return Unavailable(
+        f"the Temporal cluster at {orch.settings.temporal.address} did not take {what}: {e}",
+        hint="Check the cluster (`temporal operator cluster health`) and retry; nothing was changed.",
+    )
+
+
+def _newer(cluster: WorkerRecord | None, local: WorkerRecord | None) -> WorkerRecord | None:
+    """The copy written last (the cluster's on a tie)."""
+    if cluster is None or local is None:
+        return cluster or local
+    if local.updated_at is not None and (cluster.updated_at is None or local.updated_at > cluster.updated_at):
+        return local
+    return cluster
+
+
+async def spawn(orch: StoreHost, worker: WorkerRecord) -> WorkerRecord:
+    """Store a new worker on the cluster (refused if another holds its name, as the store refuses), then here."""
+    client, prefix = _cluster(orch)
+    worker = worker.model_copy(update={"updated_at": utcnow()})
+    try:
+        try:
+            await registry.write(client, prefix, worker, new=True)
+        except WorkflowAlreadyStartedError:
+            check_name_free(await registry.read(client, prefix, worker.name), worker)
+            await registry.write(client, prefix, worker, new=False)
+    except RPCError as e:
+        raise _unavailable(orch, f"worker {worker.name!r}", e) from e
+    return await orch.io(orch.store.put_worker, worker)
+
+
+async def stop(orch: StoreHost, worker: WorkerRecord) -> WorkerRecord:
+    """Mark ``worker`` stopped on the cluster, then here."""
+    client, prefix = _cluster(orch)
+    stopped = worker.model_copy(update={"status": "stopped", "updated_at": utcnow()})
+    try:
+        await registry.write(client, prefix, stopped, new=False)
+    except RPCError as e:
+        raise _unavailable(orch, f"the stop of worker {worker.name!r}", e) from e
+    return await orch.io(orch.store.put_worker, stopped)
+
+
+async def _local(orch: StoreHost, name: str) -> WorkerRecord | None:
+    try:
+        return await orch.io(orch.store.get_worker, name)
+    except NotFound:
+        return None
+
+
+async def _cache(orch: StoreHost, found: list[tuple[WorkerRecord, WorkerRecord | None]]) -> None:
+    """Write the cluster's copies that are newer than the store's into the store (one thread hop)."""
+    stale = [cluster for cluster, local in found if cluster != local and _newer(cluster, local) is cluster]
+    if stale:
+        await orch.io(lambda: [orch.store.put_worker(w) for w in stale])
+
+
+async def get(orch: StoreHost, name: str) -> WorkerRecord:
+    """Worker ``name``: the newer of the cluster's copy and the store's (``NotFound`` if neither has one)."""
+    client, prefix = _cluster(orch)
+    local = await _local(orch, name)
+    try:
+        cluster = await registry.read(client, prefix, name)
+    except RPCError as e:
+        log.warning("worker %s: the cluster did not answer (%s); the store's copy", name, e)
+        cluster = None
+    if cluster is not None:
+        await _cache(orch, [(cluster, local)])
+    found = _newer(cluster, local)
+    if found is None:
+        raise NotFound("worker", name, hint="Spawn it with spawn_worker, or list workers with list_workers.")
+    return found
+
+
+async def listing(orch: StoreHost) -> list[WorkerRecord]:
+    """Every worker of the deployment, by name: the cluster's, and the store's that it does not list (yet)."""
+    client, prefix = _cluster(orch)
+    local = {w.name: w for w in await orch.io(orch.store.list_workers)}
+    try:
+        cluster = await registry.listing(client, prefix)
+    except RPCError as e:
+        log.warning("list_workers: the cluster did not answer (%s); the store's workers", e)
+        cluster = []
+    await _cache(orch, [(w, local.get(w.name)) for w in cluster])
+    merged = dict(local)
+    for w in cluster:
+        merged[w.name] = _newer(w, local.get(w.name)) or w
+    return [merged[name] for name in sorted(merged)]
