@@ -89,6 +89,12 @@ class OrchestratorCore:
         """Run blocking store work off the event loop."""
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
 
+    def read_now(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Read one small document on the event loop: a read from the page cache costs microseconds, where a
+        thread hop cost ~0.1 ms and GIL hand-offs with the store's threads (bench/scheduler.py ``costs``). Only
+        for reads that write nothing on their usual path (a corrupt document is still quarantined)."""
+        return fn(*args, **kwargs)
+
     async def runtime(self, mode: RuntimeMode) -> WorkerRuntime:
         """The runtime for ``mode``, created on first use (its imports run off the event loop)."""
         rt = self._runtimes.get(mode)

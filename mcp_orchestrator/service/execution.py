@@ -42,7 +42,7 @@ class RunExecution(StepAttempts):
                 scope = anyio.CancelScope()
                 self.step_scopes[worker.name] = scope
                 try:
-                    current = await self.orch.io(self.orch.store.get_worker, worker.name)
+                    current = self.orch.read_now(self.orch.store.get_worker, worker.name)
                     if current.status == "stopped":
                         return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))
                     handed_over = True
@@ -119,7 +119,7 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
     # The start is written with the plan's first step (one write fewer per run): read first, so a run that is
     # not ours (canceled while queued, taken over) never begins its plan; the write decides under the lock. A
     # plan that stores no step starts the run on its own below, before its end is recorded.
-    if not await orch.io(lambda: ours(orch.store.get_run(run_id))):
+    if not orch.read_now(lambda: ours(orch.store.get_run(run_id))):
         log.warning("run %s: not started here (no longer queued for this instance)", run_id)
         return
     execution.pending_start = start

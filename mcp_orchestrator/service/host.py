@@ -44,6 +44,9 @@ class StoreHost(Protocol):
     async def io(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking store work off the event loop."""
 
+    def read_now(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Read one small document on the event loop (see ``OrchestratorCore.read_now``)."""
+
 
 class RunHost(StoreHost, Protocol):
     """The orchestrator as a run's execution sees it."""

@@ -46,7 +46,7 @@ class PanicGuard(OrchestratorCore):
 
     async def _get_panic(self) -> PanicState:
         """The panic switch: this data directory's, or on the Temporal engine the cluster's as well."""
-        local = await self.io(self.store.get_panic)
+        local = self.read_now(self.store.get_panic)
         if local.engaged or self.settings.engine != "temporal" or self._engine is None:
             return local
         from mcp_orchestrator.engine.temporal.engine import TemporalEngine

@@ -131,4 +131,4 @@ class WorkerRegistry(PanicGuard):
             check_name(name, "workers")
         if self._shared:  # each from the cluster, in order
             return [check(await self._worker(name)) for name in names]
-        return await self.io(lambda: [check(self.store.get_worker(name)) for name in names])  # one thread hop
+        return self.read_now(lambda: [check(self.store.get_worker(name)) for name in names])  # small reads
