@@ -23,6 +23,7 @@ __all__ = ["ADOPT_AFTER", "claim"]
 log = logging.getLogger(__name__)
 
 ADOPT_AFTER = 5.0  # seconds a claimed key's run may take to appear on the cluster
+READ_BOUND = 30.0  # beyond that, seconds one read of it may take before the key is reported unavailable
 
 
 async def claim(orch: RunHost, agent_id: str, key: str, run_id: str) -> RunRecord | str:
@@ -33,12 +34,17 @@ async def claim(orch: RunHost, agent_id: str, key: str, run_id: str) -> RunRecor
     earlier = await engine.claim_key(agent_id, key, run_id)
     if earlier == run_id:
         return run_id
-    with anyio.move_on_after(ADOPT_AFTER):
+    # ADOPT_AFTER bounds the wait for the run to appear, not a read in progress: a read of a run that no worker
+    # answers for takes its query timeout first (a loaded machine cut it short and refused a key that held).
+    deadline = anyio.current_time() + ADOPT_AFTER
+    with anyio.move_on_after(ADOPT_AFTER + READ_BOUND):
         while True:
             try:
                 return await orch.get_run(earlier)  # this store's copy, else the cluster's record
             except NotFound:
                 pass
+            if anyio.current_time() >= deadline:
+                break
             await anyio.sleep(0.1)  # another server is storing and starting it: nothing here to wait on
     if await engine.exists(earlier):
         raise Unavailable(
