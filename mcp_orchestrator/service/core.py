@@ -7,7 +7,7 @@ idle, the end of a run recorded with its telemetry, and run events logged."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -21,6 +21,7 @@ from mcp_orchestrator.contracts import (
     RunError,
     RunRecord,
     RuntimeMode,
+    Step,
     WorkerRecord,
     utcnow,
 )
@@ -35,6 +36,7 @@ from mcp_orchestrator.runtimes import WorkerRuntime, load_runtime
 from mcp_orchestrator.service.events import EventBus, RunEvent
 from mcp_orchestrator.service.execution import RunExecution
 from mcp_orchestrator.service.host import Outcome
+from mcp_orchestrator.service.steps import with_steps
 from mcp_orchestrator.store import JsonRunStore
 from mcp_orchestrator.store._files import is_alive, this_process
 
@@ -126,17 +128,24 @@ class OrchestratorCore:
         except NotFound:
             log.warning("worker %s vanished while running", name)
 
-    async def finish_run(self, run_id: str, status: str, summary: str, error: RunError | None) -> RunRecord:
-        """Record the end of a run, with its telemetry."""
-        return await self.conclude_run(run_id, lambda _run: (status, summary, error))
+    async def finish_run(
+        self, run_id: str, status: str, summary: str, error: RunError | None, *, steps: Sequence[Step] = ()
+    ) -> RunRecord:
+        """Record the end of a run, with its telemetry (and ``steps``, ended but not stored yet)."""
+        return await self.conclude_run(run_id, lambda _run: (status, summary, error), steps=steps)
 
-    async def conclude_run(self, run_id: str, decide: Callable[[RunRecord], Outcome]) -> RunRecord:
-        """Record the end of a run as ``decide`` judges it (status, summary, error) from the run as stored,
-        under the run's lock; the terminal document and its replay outcome are written in one thread hop."""
+    async def conclude_run(
+        self, run_id: str, decide: Callable[[RunRecord], Outcome], *, steps: Sequence[Step] = ()
+    ) -> RunRecord:
+        """Record the end of a run as ``decide`` judges it (status, summary, error) from the run as stored
+        with ``steps`` (redacted steps that ended but are not stored yet), under the run's lock; the terminal
+        document and its replay outcome are written in one thread hop."""
         redact = self.redactor.text
         decided: list[RunError | None] = [None]
 
         def change(run: RunRecord) -> RunRecord:
+            if not run.terminal:
+                run = with_steps(run, list(steps))
             status, summary, error = decide(run)
             if error is not None:
                 error = error.model_copy(update={"message": redact(error.message)})

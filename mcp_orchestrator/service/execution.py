@@ -35,6 +35,7 @@ class RunExecution(StepAttempts):
         self._next_index += 1
         step = Step(index=index, worker_name=worker.name, role=role, runtime_mode=worker.runtime_mode)
         handed_over = False  # from then on _run records a cancellation itself
+        self.steps_in_flight += 1
         try:
             if self.orch.caps.worker_busy(worker.name):
                 await self._save_step(step)  # visible as pending while it waits for its worker
@@ -59,6 +60,13 @@ class RunExecution(StepAttempts):
                 with anyio.CancelScope(shield=True):
                     await self._end(step, "canceled", failure=("canceled", reason))
             raise
+        finally:
+            self.steps_in_flight -= 1
+
+
+def not_ours(run_id: str) -> None:
+    """Log a run that this instance does not start: it was no longer queued for it."""
+    log.warning("run %s: not started here (no longer queued for this instance)", run_id)
 
 
 def run_outcome(steps: list[Step], result: StrategyResult, error: RunError | None) -> tuple[str, RunError | None]:
@@ -120,7 +128,7 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
     # not ours (canceled while queued, taken over) never begins its plan; the write decides under the lock. A
     # plan that stores no step starts the run on its own below, before its end is recorded.
     if not orch.read_now(lambda: ours(orch.store.get_run(run_id))):
-        log.warning("run %s: not started here (no longer queued for this instance)", run_id)
+        not_ours(run_id)
         return
     execution.pending_start = start
     result = StrategyResult("")
@@ -132,23 +140,18 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             reason = execution.cancel_reason or "the run was canceled"
-            await orch.finish_run(run_id, "canceled", reason, RunError(failure_class="canceled", message=reason))
+            error = RunError(failure_class="canceled", message=reason)
+            async with execution.last_write() as steps:
+                await orch.finish_run(run_id, "canceled", reason, error, steps=steps)
             execution._publish("run_ended", "run canceled")
         raise
     except Exception as e:
         log.exception("run %s: strategy crashed", run_id)
         error = RunError(failure_class="internal", message=f"{type(e).__name__}: {e}")
     if execution.pending_start is not None:  # no step was stored: start it now, if it is still ours
-
-        def start_alone(run: RunRecord) -> RunRecord:
-            return start(run) or run
-
-        execution.pending_start = None
-        await orch.io(orch.store.update_run, run_id, start_alone)
-        execution._announce_start = started
-        execution.announce_start()
+        await execution.start_alone(start)
     if not started:
-        log.warning("run %s: not started here (no longer queued for this instance)", run_id)
+        not_ours(run_id)
         return
     crashed = error
     status = "failed"
@@ -159,5 +162,6 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
         return status, result.summary or (judged.message if judged else ""), judged
 
     with anyio.CancelScope(shield=True):
-        await orch.conclude_run(run_id, decide)
+        async with execution.last_write() as steps:  # the last step's end is stored with the run's
+            await orch.conclude_run(run_id, decide, steps=steps)
         execution._publish("run_ended", f"run {status}")

@@ -7,11 +7,11 @@ and the service's import graph has no cycle. The ``Orchestrator`` satisfies it w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, RuntimeMode
+from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, RuntimeMode, Step
 from mcp_orchestrator.engine import ExecutionEngine, StepCaps
 from mcp_orchestrator.gateway import Gateway
 from mcp_orchestrator.observability import Redactor
@@ -80,11 +80,15 @@ class RunHost(StoreHost, Protocol):
     def mark_worker_now(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
         """Set a worker busy or idle, blocking (inside a thread hop)."""
 
-    async def finish_run(self, run_id: str, status: str, summary: str, error: RunError | None) -> RunRecord:
-        """Record the end of a run."""
+    async def finish_run(
+        self, run_id: str, status: str, summary: str, error: RunError | None, *, steps: Sequence[Step] = ()
+    ) -> RunRecord:
+        """Record the end of a run (with ``steps`` that ended but are not stored yet)."""
 
-    async def conclude_run(self, run_id: str, decide: Callable[[RunRecord], Outcome]) -> RunRecord:
-        """Record the end of a run as ``decide`` judges it from the run as stored."""
+    async def conclude_run(
+        self, run_id: str, decide: Callable[[RunRecord], Outcome], *, steps: Sequence[Step] = ()
+    ) -> RunRecord:
+        """Record the end of a run as ``decide`` judges it from the run as stored (with ``steps``)."""
 
     async def get_run(self, run_id: str) -> RunRecord:
         """A run, wherever it is kept."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -29,11 +30,23 @@ from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.host import RunHost
 from mcp_orchestrator.strategies import StrategyOptions
 
-__all__ = ["NotStarted", "StepRecorder", "WorkerMark", "ended_step", "restart_sink"]
+__all__ = ["FLUSH_AFTER", "NotStarted", "StepRecorder", "WorkerMark", "ended_step", "restart_sink", "with_steps"]
 
 WorkerMark = tuple[str, str, str | None]  # a worker to mark with a step's write: name, "busy" or "idle", session
 
 log = logging.getLogger(__name__)
+
+FLUSH_AFTER = 0.2  # seconds a step's end may wait for the run's next write before it is stored on its own
+
+
+def with_steps(run: RunRecord, steps: list[Step]) -> RunRecord:
+    """``run`` with ``steps`` stored in it (each replacing the step of its index; later ones win)."""
+    if not steps:
+        return run
+    by_index = {s.index: s for s in run.steps}
+    for step in steps:
+        by_index[step.index] = step
+    return run.model_copy(update={"steps": [by_index[i] for i in sorted(by_index)]})
 
 
 class NotStarted(OrchestratorError):
@@ -71,6 +84,12 @@ class StepRecorder:
         # one document write fewer per run. ``execute_run`` sets it; the first stored step applies it.
         self.pending_start: Callable[[RunRecord], RunRecord | None] | None = None
         self._announce_start = False
+        # Steps that ended but are not stored yet (redacted): the run's next write stores them, its end above all
+        # (one document write fewer per run), or a flush FLUSH_AFTER seconds later, whichever comes first.
+        self._unsaved: dict[int, Step] = {}
+        self._flushing = False
+        self._writes = anyio.Lock()  # a flush in flight and the run's end never race
+        self.steps_in_flight = 0  # the run's steps between their start and their end (``RunExecution.run_step``)
 
     @property
     def task(self) -> str:
@@ -80,9 +99,53 @@ class StepRecorder:
     def _publish(self, kind: str, message: str) -> None:
         self.orch.events.publish(RunEvent(self.run_id, kind, self.orch.redactor.text(message)))  # type: ignore[arg-type]
 
-    async def _save_step(self, step: Step, *, worker: WorkerMark | None = None) -> None:
-        """Store ``step``; ``worker``: then mark that worker (name, status, session) in the same thread hop."""
-        await self.orch.io(self._store_step, step, worker)
+    async def _save_step(self, step: Step | None, *, worker: WorkerMark | None = None) -> None:
+        """Store ``step`` (and the steps that ended unstored); ``worker``: then mark that worker (name, status,
+        session) in the same thread hop."""
+        async with self._writes:
+            unsaved = self.take_unsaved()
+            try:
+                await self.orch.io(self._store_step, step, worker, unsaved)
+            except BaseException:
+                for ended in unsaved:  # not stored: the next write (or the run's end) stores them
+                    self._unsaved.setdefault(ended.index, ended)
+                raise
+        self.announce_start()
+
+    @asynccontextmanager
+    async def last_write(self) -> AsyncIterator[list[Step]]:
+        """For the write that ends the run: once no step write is in flight, the steps not stored yet."""
+        async with self._writes:
+            yield self.take_unsaved()
+
+    def take_unsaved(self) -> list[Step]:
+        """The steps that ended but are not stored yet (redacted), for a write that stores them now."""
+        unsaved = list(self._unsaved.values())
+        self._unsaved.clear()
+        return unsaved
+
+    async def _flush_soon(self) -> None:
+        try:
+            await anyio.sleep(FLUSH_AFTER)
+        finally:
+            self._flushing = False
+        if self._unsaved:
+            with anyio.CancelScope(shield=True):
+                await self._save_step(None)
+
+    async def start_alone(self, start: Callable[[RunRecord], RunRecord | None]) -> None:
+        """A run whose plan stored no step: start it now (one write), if ``start`` finds it still ours."""
+        self.pending_start = None
+        began = False
+
+        def change(run: RunRecord) -> RunRecord:
+            nonlocal began
+            started = start(run)
+            began = started is not None
+            return started or run
+
+        await self.orch.io(self.orch.store.update_run, self.run_id, change)
+        self._announce_start = began
         self.announce_start()
 
     def announce_start(self) -> None:
@@ -92,9 +155,13 @@ class StepRecorder:
             self._publish("run_started", "run started")
             self.orch.emit("run_started", self.run_id)
 
-    def _store_step(self, step: Step, worker: WorkerMark | None = None) -> None:
-        step = Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
+    def _redacted(self, step: Step) -> Step:
+        return Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
 
+    def _store_step(
+        self, step: Step | None, worker: WorkerMark | None = None, unsaved: list[Step] | None = None
+    ) -> None:
+        stored = [*(unsaved or ()), *([self._redacted(step)] if step is not None else [])]
         applied = False
 
         def change(run: RunRecord) -> RunRecord:
@@ -107,8 +174,7 @@ class StepRecorder:
                 run, applied = started, True
             if run.terminal:  # fenced: an heir already ended it (this instance lost its lease); never flip it
                 return run
-            steps = [s for s in run.steps if s.index != step.index] + [step]
-            return run.model_copy(update={"steps": sorted(steps, key=lambda s: s.index)})
+            return with_steps(run, stored)
 
         try:
             self.orch.store.update_run(self.run_id, change)
@@ -152,7 +218,12 @@ class StepRecorder:
         """Record how ``step`` ended (its files redacted, then the step stored, then ``worker`` marked: one
         thread hop), publish and log it."""
 
-        def write() -> Step:
+        # Once the run has started, the end is stored by the run's next write (its end, or its next step's
+        # start) or by a flush soon after; a kill before then finds the step running and fails it as interrupted,
+        # as a kill a moment earlier would have.
+        later = self.pending_start is None
+
+        def write() -> tuple[Step, Step]:
             try:
                 # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
                 self.orch.redactor.tree(self.orch.store.step_output_path(self.run_id, step.index).parent)
@@ -160,12 +231,24 @@ class StepRecorder:
                 ended = ended_step(step, status, cap, sink=sink, outcome=outcome, failure=failure, exit_code=exit_code)
                 if started is not None:
                     ended.duration_ms = int((time.monotonic() - started) * 1000)
-                self._store_step(ended)
-                return ended
+                redacted = self._redacted(ended)
+                if not later:
+                    self._store_step(None, None, [redacted])
+                return ended, redacted
             finally:
                 self._mark(worker)
 
-        step = await self.orch.io(write)
+        step, redacted = await self.orch.io(write)
+        if later:
+            self._unsaved[step.index] = redacted
+            # While other steps of the run go on, a flush stores the end soon; otherwise the plan's next move (a
+            # step, a verdict, its end) follows at once and stores it.
+            if self.steps_in_flight > 1 and not self._flushing:
+                try:
+                    self.orch.start_soon(self._flush_soon, name=f"flush:{self.run_id}")
+                    self._flushing = True
+                except RuntimeError:  # the host is shutting down: no flush can be left behind, so store it now
+                    await self._save_step(None)
         self.announce_start()  # a step that ended before it ran (its worker stopped) may have started the run
         self._publish("step_ended", f"step {step.index}: {step.worker_name} {status}")
         self.orch.emit(
