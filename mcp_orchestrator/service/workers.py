@@ -70,13 +70,15 @@ class WorkerRegistry(PanicGuard):
 
     async def list_workers(self, status: str | None = None) -> list[WorkerRecord]:
         """Workers, optionally with one status."""
+        return [w for w in await self._all_workers(busy=True) if status is None or w.status == status]
+
+    async def _all_workers(self, *, busy: bool) -> list[WorkerRecord]:
+        """Every worker; ``busy``: with busy/idle as it is now (on Temporal one more read of the cluster)."""
         if self._shared:
             from mcp_orchestrator.service.temporal import registry
 
-            workers = await registry.listing(self)
-        else:
-            workers = await self.io(self.store.list_workers)
-        return [w for w in workers if status is None or w.status == status]
+            return await registry.listing(self, busy=busy)
+        return await self.io(self.store.list_workers)
 
     async def _worker(self, name: str) -> WorkerRecord:
         if self._shared:
@@ -113,7 +115,8 @@ class WorkerRegistry(PanicGuard):
 
     async def _candidates(self, agent: str, names: list[str] | None) -> list[WorkerRecord]:
         if names is None:
-            mine = [w for w in await self.list_workers() if w.owner_agent_id == agent and w.status != "stopped"]
+            workers = await self._all_workers(busy=False)  # a dispatch needs not know who is busy
+            mine = [w for w in workers if w.owner_agent_id == agent and w.status != "stopped"]
             return mine
         if not isinstance(names, list) or len(names) > 32:
             raise InvalidArgument("workers", "must be a list of at most 32 worker names")

@@ -6,6 +6,10 @@ back on the store when it does not answer. Of the cluster's copy of a worker and
 last (``updated_at``) counts, and a newer copy from the cluster is written into the store, so that what reads
 only the store (diag, a restarted server resuming its runs) sees it too. A listing is visibility, which lags a
 write by a moment: the store's own newer copies (this server's writes) cover that moment here.
+
+Busy or idle comes from the runs, not the records: a listing marks busy each worker that a running run's
+step runs on now (its ``OrchBusy``, from visibility: one more read per listing), whichever server accepted
+the run.
 """
 
 from __future__ import annotations
@@ -107,17 +111,33 @@ async def get(orch: StoreHost, name: str) -> WorkerRecord:
     return found
 
 
-async def listing(orch: StoreHost) -> list[WorkerRecord]:
-    """Every worker of the deployment, by name: the cluster's, and the store's that it does not list (yet)."""
+async def listing(orch: StoreHost, *, busy: bool = True) -> list[WorkerRecord]:
+    """Every worker of the deployment, by name: the cluster's, and the store's that it does not list (yet);
+    with ``busy``, each busy while a step runs on it (in any server's run), else idle (or stopped)."""
     client, prefix = _cluster(orch)
     local = {w.name: w for w in await orch.io(orch.store.list_workers)}
+    running: dict[str, str] | None = None
     try:
         cluster = await registry.listing(client, prefix)
     except RPCError as e:
         log.warning("list_workers: the cluster did not answer (%s); the store's workers", e)
-        cluster = []
+        cluster, busy = [], False
+    if busy:
+        try:
+            running = await registry.busy(client, prefix)
+        except RPCError as e:  # e.g. a namespace without OrchBusy: the records as they are (idle)
+            log.warning("list_workers: the cluster did not say which workers are busy (%s)", e)
     await _cache(orch, [(w, local.get(w.name)) for w in cluster])
     merged = dict(local)
     for w in cluster:
         merged[w.name] = _newer(w, local.get(w.name)) or w
-    return [merged[name] for name in sorted(merged)]
+    return [_with_status(merged[name], running) for name in sorted(merged)]
+
+
+def _with_status(worker: WorkerRecord, busy: dict[str, str] | None) -> WorkerRecord:
+    """``worker`` busy with the run a step of it runs in, or idle (a stopped worker stays stopped, as local)."""
+    if busy is None:  # the cluster did not say: the record as it is
+        return worker
+    run_id = busy.get(worker.name)
+    status = worker.status if worker.status == "stopped" else ("busy" if run_id else "idle")
+    return worker.model_copy(update={"status": status, "current_run_id": run_id})

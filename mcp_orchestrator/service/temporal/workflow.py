@@ -7,12 +7,13 @@ workspace queue. Everything the plan decides is replayed from the workflow's his
 itself does no I/O here. Step retries follow the orchestrator's policy (transient classes, attempts,
 jittered back-off from the workflow's deterministic random), not Temporal's: a step whose worker died
 (its heartbeat timed out) is ``interrupted`` and never run again, since a coding agent may have
-half-changed its files.
+half-changed its files. While a step runs on a worker, the run's ``OrchBusy`` search attribute names it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
@@ -26,7 +27,7 @@ from mcp_orchestrator.contracts import Attempt, FailureClass, RunRecord, Step, W
 from mcp_orchestrator.engine.spec import RunPolicy, RunSpec
 from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, task_priority
 from mcp_orchestrator.engine.temporal.steps import STEP_ACTIVITY, StepResult, StepSpec
-from mcp_orchestrator.engine.temporal.visibility import STATUS
+from mcp_orchestrator.engine.temporal.visibility import BUSY, STATUS
 from mcp_orchestrator.service.execution import run_outcome
 from mcp_orchestrator.service.retry import RetryPolicy
 from mcp_orchestrator.service.temporal.workspace import WORKSPACE_ACTIVITY, WorkspaceCall, raise_from
@@ -130,6 +131,7 @@ class _Context:
         started = workflow.time()
         step = step.model_copy(update={"status": "running", "started_at": workflow.now()})
         self.flow.put_step(step)
+        self.flow.mark(worker.name, busy=True)
         attempts: list[Attempt] = []
         result: StepResult | None = None
         failure: tuple[FailureClass, str] | None = None
@@ -195,6 +197,8 @@ class _Context:
             failure = ("canceled", "the run was canceled")
             self.flow.put_step(self._end(step, attempts, started, None, failure))  # no await: nothing to shield
             raise
+        finally:
+            self.flow.mark(worker.name, busy=False)
         ended = self._end(step, attempts, started, result, failure)
         self.flow.put_step(ended)
         return ended
@@ -250,6 +254,16 @@ class RunWorkflow:
 
     def __init__(self) -> None:
         self.record: RunRecord | None = None
+        self.busy: Counter[str] = Counter()  # worker -> steps of this run running on it
+
+    def mark(self, name: str, *, busy: bool) -> None:
+        """A step of this run started (``busy``) or ended on worker ``name``: listings see which workers are busy
+        (the search attribute rides on the workflow task's commands: no call, no wait)."""
+        self.busy[name] += 1 if busy else -1
+        names = sorted(n for n, count in self.busy.items() if count > 0)
+        if not workflow.memo_value("busy", False):  # its namespace lacks OrchBusy (or all the attributes)
+            return
+        workflow.upsert_search_attributes([BUSY.value_set(names) if names else BUSY.value_unset()])
 
     @workflow.query(name=RUN_QUERY)
     def current(self) -> RunRecord | None:
