@@ -97,20 +97,20 @@ class WorkerRegistry(PanicGuard):
                 f"Worker {name!r} belongs to agent {worker.owner_agent_id!r}.",
                 hint="Only the agent that spawned a worker can stop it.",
             )
-        if self._shared:
+        reason = f"worker {name} was stopped by {agent}"
+        if self._shared:  # the cluster's runs, on any server: each is told, and cancels the worker's step
             from mcp_orchestrator.service.temporal import registry
 
-            worker = await registry.stop(self, worker)
-        else:
-            stopped = {"status": "stopped"}
-            worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update=stopped))
+            return await registry.stop(self, worker, reason)
+        stopped = {"status": "stopped"}
+        worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update=stopped))
         for execution in list(self._executions.values()):
             scope = execution.step_scopes.get(name)
             if scope is not None:
-                execution.cancel_reason = f"worker {name} was stopped by {agent}"
+                execution.cancel_reason = reason
                 scope.cancel()
         if worker.current_run_id and worker.current_run_id not in self._executions:
-            await self._request_cancel(worker.current_run_id, f"worker {name} was stopped by {agent}")
+            await self._request_cancel(worker.current_run_id, reason)
         return worker
 
     async def _candidates(self, agent: str, names: list[str] | None) -> list[WorkerRecord]:
