@@ -47,6 +47,9 @@ class StoreHost(Protocol):
     def read_now(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Read one small document on the event loop (see ``OrchestratorCore.read_now``)."""
 
+    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None) -> None:
+        """Start a background task in the host's task group (inside ``running()``)."""
+
 
 class RunHost(StoreHost, Protocol):
     """The orchestrator as a run's execution sees it."""
@@ -95,6 +98,3 @@ class RunHost(StoreHost, Protocol):
 
     def emit(self, event: str, run_id: str, **fields: Any) -> None:
         """Log a run event."""
-
-    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None) -> None:
-        """Start a background task in the host's task group (inside ``running()``)."""

@@ -70,13 +70,15 @@ class WorkerRegistry(PanicGuard):
 
     async def list_workers(self, status: str | None = None) -> list[WorkerRecord]:
         """Workers, optionally with one status."""
+        return [w for w in await self._all_workers(busy=True) if status is None or w.status == status]
+
+    async def _all_workers(self, *, busy: bool) -> list[WorkerRecord]:
+        """Every worker; ``busy``: with busy/idle as it is now (on Temporal one more read of the cluster)."""
         if self._shared:
             from mcp_orchestrator.service.temporal import registry
 
-            workers = await registry.listing(self)
-        else:
-            workers = await self.io(self.store.list_workers)
-        return [w for w in workers if status is None or w.status == status]
+            return await registry.listing(self, busy=busy)
+        return await self.io(self.store.list_workers)
 
     async def _worker(self, name: str) -> WorkerRecord:
         if self._shared:
@@ -95,25 +97,26 @@ class WorkerRegistry(PanicGuard):
                 f"Worker {name!r} belongs to agent {worker.owner_agent_id!r}.",
                 hint="Only the agent that spawned a worker can stop it.",
             )
-        if self._shared:
+        reason = f"worker {name} was stopped by {agent}"
+        if self._shared:  # the cluster's runs, on any server: each is told, and cancels the worker's step
             from mcp_orchestrator.service.temporal import registry
 
-            worker = await registry.stop(self, worker)
-        else:
-            stopped = {"status": "stopped"}
-            worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update=stopped))
+            return await registry.stop(self, worker, reason)
+        stopped = {"status": "stopped"}
+        worker = await self.io(self.store.update_worker, name, lambda w: w.model_copy(update=stopped))
         for execution in list(self._executions.values()):
             scope = execution.step_scopes.get(name)
             if scope is not None:
-                execution.cancel_reason = f"worker {name} was stopped by {agent}"
+                execution.cancel_reason = reason
                 scope.cancel()
         if worker.current_run_id and worker.current_run_id not in self._executions:
-            await self._request_cancel(worker.current_run_id, f"worker {name} was stopped by {agent}")
+            await self._request_cancel(worker.current_run_id, reason)
         return worker
 
     async def _candidates(self, agent: str, names: list[str] | None) -> list[WorkerRecord]:
         if names is None:
-            mine = [w for w in await self.list_workers() if w.owner_agent_id == agent and w.status != "stopped"]
+            workers = await self._all_workers(busy=False)  # a dispatch needs not know who is busy
+            mine = [w for w in workers if w.owner_agent_id == agent and w.status != "stopped"]
             return mine
         if not isinstance(names, list) or len(names) > 32:
             raise InvalidArgument("workers", "must be a list of at most 32 worker names")

@@ -19,6 +19,7 @@ SEARCH_ATTRIBUTES = {
     "OrchStatus": "Keyword",
     "OrchStrategy": "Keyword",
     "OrchCluster": "Keyword",
+    "OrchBusy": "KeywordList",
 }
 
 

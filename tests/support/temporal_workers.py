@@ -109,10 +109,11 @@ def worker_process(
 
 @asynccontextmanager
 async def two_servers(
-    server: DevServer, prefix: str, tmp_path: Path, *, worker: bool = True
+    server: DevServer, prefix: str, tmp_path: Path, *, worker: bool = True, backends: list[str] | None = None
 ) -> AsyncIterator[tuple[Client, Client, str, subprocess.Popen[str] | None]]:
     """Servers A and B on data dirs of their own (in this process), sharing ``server`` under ``prefix``, one workdir
-    root (its ``work`` folder is yielded) and, with ``worker``, one mock worker process (yielded too)."""
+    root (its ``work`` folder is yielded) and, with ``worker``, one worker process (yielded too) serving
+    ``backends`` (``mock/mock`` unless told)."""
     from mcp_orchestrator.server import build_server
 
     root = (tmp_path / "root").resolve()
@@ -120,7 +121,9 @@ async def two_servers(
     with ExitStack() as stack:
         proc = None
         if worker:
-            proc = stack.enter_context(worker_process(server, prefix, tmp_path / "worker", (root,), ["mock/mock"]))
+            proc = stack.enter_context(
+                worker_process(server, prefix, tmp_path / "worker", (root,), backends or ["mock/mock"])
+            )
         on_a = temporal_settings(server, prefix, tmp_path / "a", (root,))
         on_b = temporal_settings(server, prefix, tmp_path / "b", (root,))
         async with Client(build_server(on_a)) as ca, Client(build_server(on_b)) as cb:

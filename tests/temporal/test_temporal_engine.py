@@ -7,131 +7,50 @@ in /proc.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
-import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
 from support.procs import alive
 from support.temporal_dev import DevServer
-from support.temporal_workers import temporal_settings, worker_process
+from support.temporal_machines import Machine, codex_env, fake_codex, long_run, served_machines
+from support.temporal_workers import call, temporal_settings, worker_process
 
 from mcp_orchestrator.server import build_server
 from mcp_orchestrator.service import Orchestrator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-FAKE_CODEX = """
-import json, os, subprocess, sys, time
-print(json.dumps({"type": "thread.started", "thread_id": "thread-fake"}), flush=True)
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-with open(os.path.join(os.getcwd(), "tree.json"), "w") as f:
-    json.dump({"cli": os.getpid(), "child": child.pid}, f)
-seconds = float(os.environ.get("FAKE_SECONDS", "30"))
-end = time.monotonic() + seconds
-while time.monotonic() < end:
-    print(json.dumps({"type": "item.started", "item": {"id": "i0", "type": "command_execution",
-                      "command": "working", "status": "in_progress"}}), flush=True)
-    time.sleep(0.5)
-child.kill()
-print(json.dumps({"type": "item.completed", "item": {"id": "i1", "type": "agent_message", "text": "fake done"}}))
-print(json.dumps({"type": "turn.completed", "usage": {"input_tokens": 3, "output_tokens": 2}}), flush=True)
-"""
-
-
-class Machine:
-    """One "machine": a data dir and a workdir root, with a worker process and an MCP server of its own."""
-
-    def __init__(self, base: Path, name: str) -> None:
-        self.root = (base / name / "root").resolve()
-        (self.root / "work").mkdir(parents=True)
-        self.server_home = base / name / "server"
-        self.server_home.mkdir(parents=True)
-        self.worker_home = base / name / "worker"
-
-
-def fake_codex(base: Path) -> Path:
-    path = base / "fake-codex"
-    path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(FAKE_CODEX))
-    path.chmod(0o755)
-    return path
-
-
-async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await c.call_tool(tool, args)
-    assert not result.is_error, f"{tool}: {result.content}"
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-async def tree_of(workdir: Path, seconds: float = 60) -> set[int]:
-    """The pids of the fake CLI's tree, once it has written them."""
-    marker = workdir / "tree.json"
-    with anyio.fail_after(seconds):
-        while not marker.exists() or not marker.read_text():  # noqa: ASYNC110 - another process writes it
-            await anyio.sleep(0.1)
-    tree = json.loads(marker.read_text())
-    return {int(tree["cli"]), int(tree["child"])}
-
-
-async def long_run(c: Client, machine: Machine) -> tuple[str, set[int]]:
-    """A codex_cli worker on ``machine`` (the fake CLI) and a run dispatched to it: its id and the CLI's tree."""
-    workdir = str(machine.root / "work")
-    await call(c, "spawn_worker", agentId="default", name="cx", model="codex_cli", runtimeMode="cli", workdir=workdir)
-    run = await call(c, "dispatch_task", agentId="default", task="long work", workers=["cx"], waitSeconds=0)
-    return run["runId"], await tree_of(machine.root / "work")
-
-
-@pytest.fixture
-def machines(tmp_path: Path) -> tuple[Machine, Machine]:
-    return Machine(tmp_path, "a"), Machine(tmp_path, "b")
-
-
-def _env(binary: Path, seconds: float) -> dict[str, str]:
-    return {"MCP_ORCHESTRATOR_CODEX_BIN": str(binary), "FAKE_SECONDS": str(seconds), "OPENAI_API_KEY": "sk-test"}
-
 
 async def test_a_run_dispatched_on_one_server_is_followed_and_canceled_from_another(
-    temporal_server: DevServer, temporal_prefix: str, machines: tuple[Machine, Machine], tmp_path: Path
+    temporal_server: DevServer, temporal_prefix: str, machines: tuple[Machine, Machine]
 ) -> None:
-    a, b = machines
-    prefix = temporal_prefix.rstrip("-")
-    binary = fake_codex(tmp_path)
-    extra = _env(binary, 60)
-    with (
-        worker_process(temporal_server, prefix, a.worker_home, (a.root,), ["codex_cli/cli"], extra_env=extra),
-        worker_process(temporal_server, prefix, b.worker_home, (b.root,), ["mock/mock"]),
-    ):
-        on_a = temporal_settings(temporal_server, prefix, a.server_home, (a.root,))
-        on_b = temporal_settings(temporal_server, prefix, b.server_home, (b.root,))
-        async with Client(build_server(on_a)) as ca, Client(build_server(on_b)) as cb:
-            run_id, tree = await long_run(ca, a)
-            assert alive(tree) == tree
+    a, _ = machines
+    async with served_machines(temporal_server, temporal_prefix.rstrip("-"), machines, 60) as (ca, cb):
+        run_id, tree = await long_run(ca, a)
+        assert alive(tree) == tree
 
-            seen = await call(cb, "get_run", runId=run_id)  # B holds nothing of it: it asks the cluster
-            assert seen["status"] == "running"
-            assert seen["steps"][0]["workerName"] == "cx"
+        seen = await call(cb, "get_run", runId=run_id)  # B holds nothing of it: it asks the cluster
+        assert seen["status"] == "running"
+        assert seen["steps"][0]["workerName"] == "cx"
 
-            started = anyio.current_time()
-            ended = await call(cb, "cancel_run", agentId="default", runId=run_id)
-            assert ended["status"] == "canceled", ended["steps"]
-            with anyio.fail_after(5):  # the activity's cancellation killed the tree on machine A
-                while alive(tree):  # noqa: ASYNC110 - processes of another machine
-                    await anyio.sleep(0.05)
-            assert anyio.current_time() - started < 10
-            assert ended["steps"][0]["status"] == "canceled"
+        started = anyio.current_time()
+        ended = await call(cb, "cancel_run", agentId="default", runId=run_id)
+        assert ended["status"] == "canceled", ended["steps"]
+        with anyio.fail_after(5):  # the activity's cancellation killed the tree on machine A
+            while alive(tree):  # noqa: ASYNC110 - processes of another machine
+                await anyio.sleep(0.05)
+        assert anyio.current_time() - started < 10
+        assert ended["steps"][0]["status"] == "canceled"
 
-            with anyio.fail_after(10):  # and A's own copy of the run follows
-                while (mine := await call(ca, "get_run", runId=run_id))["status"] != "canceled":  # noqa: ASYNC110
-                    await anyio.sleep(0.1)
-            assert mine["steps"][0]["status"] == "canceled"
+        with anyio.fail_after(10):  # and A's own copy of the run follows
+            while (mine := await call(ca, "get_run", runId=run_id))["status"] != "canceled":  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+        assert mine["steps"][0]["status"] == "canceled"
 
 
 async def test_a_killed_worker_interrupts_its_step_within_the_heartbeat_timeout(
@@ -142,7 +61,7 @@ async def test_a_killed_worker_interrupts_its_step_within_the_heartbeat_timeout(
     binary = fake_codex(tmp_path)
     with worker_process(temporal_server, prefix, b.worker_home, (a.root,), ["mock/mock"]):
         with worker_process(
-            temporal_server, prefix, a.worker_home, (a.root,), ["codex_cli/cli"], extra_env=_env(binary, 60)
+            temporal_server, prefix, a.worker_home, (a.root,), ["codex_cli/cli"], extra_env=codex_env(binary, 60)
         ) as doomed:
             settings = temporal_settings(temporal_server, prefix, a.server_home, (a.root,))
             async with Client(build_server(settings)) as c:

@@ -11,10 +11,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from mcp_orchestrator.config import TemporalConfig
 from mcp_orchestrator.errors import Unavailable
 
-__all__ = ["RUN_QUERY", "RUN_WORKFLOW", "connect", "runs_queue", "step_queue", "task_priority", "workspace_queue"]
+__all__ = [
+    "RUN_QUERY",
+    "RUN_WORKFLOW",
+    "STOP_SIGNAL",
+    "connect",
+    "runs_queue",
+    "step_queue",
+    "task_priority",
+    "workspace_queue",
+]
 
 RUN_WORKFLOW = "mcp-orchestrator.run"
 RUN_QUERY = "record"
+STOP_SIGNAL = "stop_worker"  # to a run's workflow: (worker name, reason); its step on that worker is canceled
 
 
 def task_priority(priority: str) -> Priority:

@@ -63,12 +63,14 @@ class TemporalEngine(ExecutionEngine):
         self._panic: tuple[float, PanicState] | None = None
         self._submitted = 0
         self._unlisted_until = 0.0  # monotonic: until then runs start without the search attributes
+        self._busy_listed = False  # the namespace has OrchBusy: runs say which workers they keep busy
 
     async def __aenter__(self) -> Self:
         if self._client is None:  # before the task group: an unreachable cluster leaves nothing open
             self._client = await connect(self.cfg)
         try:
             await register(self._client, self.cfg.namespace)
+            self._busy_listed = True
         except RPCError as e:  # e.g. a hosted namespace: its operator registers them
             log.warning(
                 "the Orch* search attributes could not be registered (%s); until they are, list_worker_runs reads "
@@ -129,7 +131,7 @@ class TemporalEngine(ExecutionEngine):
             execution_timeout=execution_timeout,
             priority=task_priority(spec.priority),
             search_attributes=start_attributes(spec, self.cfg.task_queue_prefix) if visible else None,
-            memo=start_memo(spec),
+            memo=start_memo(spec) | ({"busy": True} if visible and self._busy_listed else {}),
         )
 
     async def claim_key(self, agent_id: str, key: str, run_id: str) -> str:

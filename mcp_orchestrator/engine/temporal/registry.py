@@ -8,6 +8,12 @@ the conflict policy ``FAIL`` (of two servers spawning one name at once, one wins
 ``TERMINATE_EXISTING`` (the old record closes as the new one starts, in one step). ``read`` is ``describe``
 (consistent at once); ``listing`` is visibility, eventually consistent (a change shows within a second on the
 dev server).
+
+Busy or idle is not in the record: it would take a write to the record workflow at every step start and end.
+The run workflow that runs a step says it instead, in its own ``OrchBusy`` search attribute (the workers a
+step of it runs on now), upserted with the commands of the workflow task that schedules the step and of the
+one that takes its result: no call of its own, no wait. ``busy`` reads them from visibility. ``stop_runs``
+signals every running run of a stopped worker, whose workflow cancels that worker's step (``STOP_SIGNAL``).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from mcp_orchestrator.contracts import WorkerRecord
+from mcp_orchestrator.engine.temporal.client import RUN_WORKFLOW, STOP_SIGNAL
+from mcp_orchestrator.engine.temporal.visibility import BUSY, literal
 
-__all__ = ["WORKER_WORKFLOW", "listing", "read", "record_id", "registry_queue", "write"]
+__all__ = ["WORKER_WORKFLOW", "busy", "listing", "read", "record_id", "registry_queue", "stop_runs", "write"]
 
 WORKER_WORKFLOW = "mcp-orchestrator.worker"
 _TIMEOUT = timedelta(seconds=5)
@@ -79,3 +87,43 @@ async def write(client: Client, prefix: str, worker: WorkerRecord, *, new: bool)
         memo={"worker": worker.model_dump(mode="json")},
         rpc_timeout=_TIMEOUT,
     )
+
+
+def _running_runs(prefix: str, where: str) -> str:
+    return (
+        f"WorkflowType = '{RUN_WORKFLOW}' AND OrchCluster = {literal(prefix)} AND ExecutionStatus = 'Running' "
+        f"AND {where}"
+    )
+
+
+async def busy(client: Client, prefix: str, name: str | None = None) -> dict[str, str]:
+    """The deployment's workers that a step runs on now (``name``: only that one), each with its run's id (the
+    newest run, when several use one worker)."""
+    where = f"OrchBusy = {literal(name)}" if name is not None else "OrchBusy IS NOT NULL"
+    found: dict[str, str] = {}
+    async for execution in client.list_workflows(_running_runs(prefix, where), rpc_timeout=_TIMEOUT):
+        for worker in execution.typed_search_attributes.get(BUSY) or []:
+            if name is None or worker == name:
+                found[worker] = max(found.get(worker, ""), execution.id)
+    return found
+
+
+async def stop_runs(
+    client: Client, prefix: str, name: str, reason: str, also: set[str], told_before: frozenset[str] = frozenset()
+) -> list[str]:
+    """Tell every running run that uses worker ``name`` (by visibility, and the runs of ``also``, which it may
+    not list yet) that the worker was stopped, but those of ``told_before``; the runs told."""
+    runs = set(also)
+    async for execution in client.list_workflows(
+        _running_runs(prefix, f"OrchWorkers = {literal(name)}"), rpc_timeout=_TIMEOUT
+    ):
+        runs.add(execution.id)
+    told = []
+    for run_id in sorted(runs - told_before):
+        try:
+            await client.get_workflow_handle(run_id).signal(STOP_SIGNAL, args=[name, reason], rpc_timeout=_TIMEOUT)
+            told.append(run_id)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:  # not found: it ended meanwhile
+                raise
+    return told

@@ -1,7 +1,8 @@
 """Listing runs from the cluster: Temporal visibility over the run workflows' search attributes.
 
 A run's workflow starts with OrchCluster (the deployment's task-queue prefix), OrchAgentId, OrchWorkers,
-OrchStrategy and OrchStatus, and upserts OrchStatus as the run changes; its memo keeps what a listing shows
+OrchStrategy and OrchStatus, and upserts OrchStatus as the run changes and OrchBusy (the workers a step of it
+runs on now: the registry's busy/idle) as its steps start and end; its memo keeps what a listing shows
 that no attribute carries (the task excerpt, the priority). Every server of the
 deployment lists the same pages, whatever its data directory.
 
@@ -28,10 +29,12 @@ from mcp_orchestrator.store import RunFilter
 
 __all__ = [
     "ATTRIBUTES",
+    "BUSY",
     "STATUS",
     "described_record",
     "how_to_register",
     "list_page",
+    "literal",
     "register",
     "start_attributes",
     "start_memo",
@@ -42,7 +45,8 @@ AGENT = SearchAttributeKey.for_keyword("OrchAgentId")
 WORKERS = SearchAttributeKey.for_keyword_list("OrchWorkers")
 STATUS = SearchAttributeKey.for_keyword("OrchStatus")
 STRATEGY = SearchAttributeKey.for_keyword("OrchStrategy")
-ATTRIBUTES = {k.name: k.indexed_value_type for k in (CLUSTER, AGENT, WORKERS, STATUS, STRATEGY)}
+BUSY = SearchAttributeKey.for_keyword_list("OrchBusy")
+ATTRIBUTES = {k.name: k.indexed_value_type for k in (CLUSTER, AGENT, WORKERS, STATUS, STRATEGY, BUSY)}
 
 FIRST_WINDOW_MS = 10 * 60 * 1000  # then x8 per window: a page of a quiet cluster takes a few reads
 ALL_AT_ONCE = 500  # fewer older runs than this: read them in one go
@@ -95,7 +99,8 @@ def start_memo(spec: RunSpec) -> dict[str, Any]:
     return {"task": task_excerpt(spec.task_record or spec.task), "priority": spec.priority}
 
 
-def _literal(value: str) -> str:
+def literal(value: str) -> str:
+    """``value`` as a visibility query's string literal (a quote or backslash in it is refused)."""
     if "'" in value or "\\" in value:
         raise ValueError(f"{value!r} cannot be listed")
     return f"'{value}'"
@@ -103,7 +108,7 @@ def _literal(value: str) -> str:
 
 def query(cluster: str, workflow_type: str, flt: RunFilter) -> str:
     """The visibility filter of a listing, without its runId range."""
-    parts = [f"WorkflowType = {_literal(workflow_type)}", f"OrchCluster = {_literal(cluster)}"]
+    parts = [f"WorkflowType = {literal(workflow_type)}", f"OrchCluster = {literal(cluster)}"]
     for key, value in (
         ("OrchWorkers", flt.worker_name),
         ("OrchAgentId", flt.agent_id),
@@ -111,7 +116,7 @@ def query(cluster: str, workflow_type: str, flt: RunFilter) -> str:
         ("OrchStrategy", flt.strategy),
     ):
         if value is not None:
-            parts.append(f"{key} = {_literal(value)}")
+            parts.append(f"{key} = {literal(value)}")
     return " AND ".join(parts)
 
 
@@ -167,7 +172,7 @@ async def list_page(
     width = FIRST_WINDOW_MS
     rows: list[WorkflowExecution] = []
     while len(rows) <= limit:
-        older = base + (f" AND WorkflowId < {_literal(upper)}" if upper else "")
+        older = base + (f" AND WorkflowId < {literal(upper)}" if upper else "")
         left = (await client.count_workflows(older)).count
         if left == 0:
             break
@@ -175,7 +180,7 @@ async def list_page(
             rows += await _window(client, older)
             break
         lower = _id_at(top_ms - width)
-        rows += await _window(client, f"{older} AND WorkflowId >= {_literal(lower)}")
+        rows += await _window(client, f"{older} AND WorkflowId >= {literal(lower)}")
         upper, top_ms, width = lower, top_ms - width, width * 8
     page = [await _summary(w) for w in rows[:limit]]
     return page, (page[-1].run_id if len(rows) > limit else None)

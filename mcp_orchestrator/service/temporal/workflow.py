@@ -8,11 +8,17 @@ itself does no I/O here. Step retries follow the orchestrator's policy (transien
 jittered back-off from the workflow's deterministic random), not Temporal's: a step whose worker died
 (its heartbeat timed out) is ``interrupted`` and never run again, since a coding agent may have
 half-changed its files.
+
+A worker stopped while the run uses it (``STOP_SIGNAL``, from any server of the cluster) gets no further
+step of the run, and its running step is canceled: the workflow cancels the step's activity, whose heartbeat
+learns of it and kills the step's process tree; the step ends ``canceled``, and the run ends as a local one
+does (``run_outcome``). While a step runs on a worker, the run's ``OrchBusy`` search attribute names it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
@@ -24,9 +30,9 @@ from temporalio.workflow import ActivityCancellationType
 
 from mcp_orchestrator.contracts import Attempt, FailureClass, RunRecord, Step, WorkerRecord
 from mcp_orchestrator.engine.spec import RunPolicy, RunSpec
-from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, task_priority
+from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, STOP_SIGNAL, task_priority
 from mcp_orchestrator.engine.temporal.steps import STEP_ACTIVITY, StepResult, StepSpec
-from mcp_orchestrator.engine.temporal.visibility import STATUS
+from mcp_orchestrator.engine.temporal.visibility import BUSY, STATUS
 from mcp_orchestrator.service.execution import run_outcome
 from mcp_orchestrator.service.retry import RetryPolicy
 from mcp_orchestrator.service.temporal.workspace import WORKSPACE_ACTIVITY, WorkspaceCall, raise_from
@@ -120,6 +126,10 @@ class _Context:
         if lock.locked():
             self.flow.put_step(step)
         async with lock:
+            if worker.name in self.flow.stopped:  # as a local run: checked when the worker's turn comes
+                ended = self._end(step, [], workflow.time(), None, ("canceled", "the worker was stopped"))
+                self.flow.put_step(ended)
+                return ended
             update: dict[str, Any] = {"role": role}
             if workdir is not None:
                 update["workdir"] = str(workdir)
@@ -130,12 +140,16 @@ class _Context:
         started = workflow.time()
         step = step.model_copy(update={"status": "running", "started_at": workflow.now()})
         self.flow.put_step(step)
+        self.flow.mark(worker.name, busy=True)
         attempts: list[Attempt] = []
         result: StepResult | None = None
         failure: tuple[FailureClass, str] | None = None
         delay = 0.0
         try:
             while True:
+                if worker.name in self.flow.stopped:  # stopped while the step waited for a retry
+                    failure = ("canceled", self.flow.stopped[worker.name])
+                    break
                 record = Attempt(
                     attempt=len(attempts) + 1,
                     runtime_mode=mode,
@@ -156,31 +170,13 @@ class _Context:
                     timeout_seconds=timeout,
                     stall_seconds=worker.stall_seconds or policy.stall_seconds,
                 )
-                size = 0
-                try:
-                    result = await workflow.execute_activity(
-                        STEP_ACTIVITY,
-                        spec,
-                        task_queue=f"{self.prefix}.{worker.model}.{mode}",
-                        start_to_close_timeout=timedelta(seconds=timeout + 60),
-                        schedule_to_start_timeout=timedelta(seconds=policy.queue_seconds),
-                        heartbeat_timeout=timedelta(seconds=policy.heartbeat_seconds),
-                        retry_policy=_ONCE,
-                        priority=self.priority,
-                        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                        result_type=StepResult,
-                    )
-                    attempts.append(record.model_copy(update={"ended_at": workflow.now()}))
-                    failure = None
+                result, failure, size = await self._attempt(worker, mode, spec)
+                update: dict[str, Any] = {"ended_at": workflow.now()}
+                if failure is not None:
+                    update.update(failure_class=failure[0], message=failure[1][:500])
+                attempts.append(record.model_copy(update=update))
+                if failure is None:
                     break
-                except ActivityError as e:
-                    cls, message, size = _failure(e)
-                    failure = (cls, message)
-                    attempts.append(
-                        record.model_copy(
-                            update={"ended_at": workflow.now(), "failure_class": cls, "message": message[:500]}
-                        )
-                    )
                 delay = self.retry.delay(len(attempts), workflow.random())
                 remaining = None if self.deadline is None else self.deadline - workflow.time()
                 spent = workflow.time() - started
@@ -195,9 +191,45 @@ class _Context:
             failure = ("canceled", "the run was canceled")
             self.flow.put_step(self._end(step, attempts, started, None, failure))  # no await: nothing to shield
             raise
+        finally:
+            self.flow.mark(worker.name, busy=False)
         ended = self._end(step, attempts, started, result, failure)
         self.flow.put_step(ended)
         return ended
+
+    async def _attempt(
+        self, worker: WorkerRecord, mode: str, spec: StepSpec
+    ) -> tuple[StepResult | None, tuple[FailureClass, str] | None, int]:
+        """One attempt as an activity: its result, or its failure and output size. A stop of the worker cancels
+        the activity (``RunWorkflow.stop_worker``): the attempt then ends ``canceled`` with the stop's reason."""
+        policy = self.spec.policy
+        handle = workflow.start_activity(
+            STEP_ACTIVITY,
+            spec,
+            task_queue=f"{self.prefix}.{worker.model}.{mode}",
+            start_to_close_timeout=timedelta(seconds=spec.timeout_seconds + 60),
+            schedule_to_start_timeout=timedelta(seconds=policy.queue_seconds),
+            heartbeat_timeout=timedelta(seconds=policy.heartbeat_seconds),
+            retry_policy=_ONCE,
+            priority=self.priority,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            result_type=StepResult,
+        )
+        self.flow.active[worker.name] = handle
+        try:
+            return await handle, None, 0
+        except ActivityError as e:
+            cls, message, size = _failure(e)
+            if cls == "canceled" and worker.name in self.flow.stopped:
+                message = self.flow.stopped[worker.name]
+            return None, (cls, message), size
+        except asyncio.CancelledError:  # the handle was canceled before its activity was scheduled
+            task = asyncio.current_task()
+            if worker.name in self.flow.stopped and task is not None and not task.cancelling():
+                return None, ("canceled", self.flow.stopped[worker.name]), 0
+            raise
+        finally:
+            self.flow.active.pop(worker.name, None)
 
     def _end(
         self,
@@ -250,6 +282,26 @@ class RunWorkflow:
 
     def __init__(self) -> None:
         self.record: RunRecord | None = None
+        self.stopped: dict[str, str] = {}  # worker -> why: stopped while the run uses it
+        self.active: dict[str, workflow.ActivityHandle[StepResult]] = {}  # worker -> its running attempt
+        self.busy: Counter[str] = Counter()  # worker -> steps of this run running on it
+
+    @workflow.signal(name=STOP_SIGNAL)
+    def stop_worker(self, name: str, reason: str) -> None:
+        """Worker ``name`` was stopped: cancel its running step (if any) and give it no further one."""
+        self.stopped.setdefault(name, reason)
+        handle = self.active.get(name)
+        if handle is not None and not handle.done():
+            handle.cancel()
+
+    def mark(self, name: str, *, busy: bool) -> None:
+        """A step of this run started (``busy``) or ended on worker ``name``: listings see which workers are busy
+        (the search attribute rides on the workflow task's commands: no call, no wait)."""
+        self.busy[name] += 1 if busy else -1
+        names = sorted(n for n, count in self.busy.items() if count > 0)
+        if not workflow.memo_value("busy", False):  # its namespace lacks OrchBusy (or all the attributes)
+            return
+        workflow.upsert_search_attributes([BUSY.value_set(names) if names else BUSY.value_unset()])
 
     @workflow.query(name=RUN_QUERY)
     def current(self) -> RunRecord | None:
