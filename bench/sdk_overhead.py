@@ -120,7 +120,13 @@ class Bench:
     async def dispatch(self, task: str, record: bool) -> float:
         started = time.perf_counter()
         run = await self.call(
-            "dispatch_task", agentId=AGENT, task=task, workers=["sdk"], waitSeconds=120, runtimeMode="openai_sdk"
+            "dispatch_task",
+            agentId=AGENT,
+            task=task,
+            workers=["sdk"],
+            waitSeconds=120,
+            runtimeMode="openai_sdk",
+            detail="full",
         )
         elapsed = time.perf_counter() - started
         if run["status"] != "completed" or run["steps"][0]["runtimeMode"] != "openai_sdk":

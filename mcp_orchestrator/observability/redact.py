@@ -58,6 +58,18 @@ def _looks_secret(value: str, min_length: int) -> bool:
     return len(value) >= min_length and (any(c.isdigit() for c in value) or len(value) >= 16)
 
 
+def _strings(value: Any, out: list[str]) -> None:
+    """Append every string in a JSON-like structure (not dict keys) to ``out``."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings(v, out)
+
+
 class Redactor:
     """Replaces secret values and secret-shaped text with ``<redacted>``."""
 
@@ -104,13 +116,24 @@ class Redactor:
         return _replace(value, self.spans(value))
 
     def data(self, value: Any) -> Any:
-        """A JSON-like structure with every string redacted."""
+        """A JSON-like structure with every string redacted: ``value`` itself when it holds no secret.
+
+        Its strings are first searched once, joined by NUL (a non-word character, as a string's edge is to the
+        patterns' ``\b``): nothing found there means nothing is in any of them. Anything found, even across two
+        strings, takes the string-by-string pass."""
+        strings: list[str] = []
+        _strings(value, strings)
+        if not strings or not self.spans("\x00".join(strings)):
+            return value
+        return self._data(value)
+
+    def _data(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self.data(v) for k, v in value.items()}
+            return {k: self._data(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
+            return [self._data(v) for v in value]
         return value
 
     def file(self, path: Path, *, chunk: int = CHUNK, overlap: int = OVERLAP) -> bool:
