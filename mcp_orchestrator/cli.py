@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import anyio
 
@@ -22,8 +22,10 @@ from mcp_orchestrator.cli_ops import add_commands as add_observability_commands
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ModelName, RuntimeMode
 from mcp_orchestrator.errors import OrchestratorError
-from mcp_orchestrator.service import Orchestrator
-from mcp_orchestrator.service.events import RunEvent
+
+if TYPE_CHECKING:  # the service loads for the commands that use it: not ``serve`` (issue 15: start-up)
+    from mcp_orchestrator.service import Orchestrator
+    from mcp_orchestrator.service.events import RunEvent
 
 __all__ = ["entry", "main"]
 
@@ -38,6 +40,8 @@ def _with_service(
     fn: Callable[[Orchestrator, argparse.Namespace], Awaitable[int]],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from mcp_orchestrator.service import Orchestrator
+
         async def go() -> int:
             orch = Orchestrator(Settings.from_env())
             async with orch.running(take_over=False):  # a short-lived command adopts no dead server's runs

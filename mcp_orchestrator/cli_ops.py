@@ -10,24 +10,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.errors import NotFound
 from mcp_orchestrator.guards import check_run_id
-from mcp_orchestrator.observability.diagnose import at_least, diagnose_home
-from mcp_orchestrator.observability.logcheck import validate_log
-from mcp_orchestrator.observability.models import SEVERITIES, Diagnosis, ReplayPackage
-from mcp_orchestrator.observability.replay import diff, load
-from mcp_orchestrator.observability.retention import RetentionPolicy, prune
-from mcp_orchestrator.observability.runlog import log_path
-from mcp_orchestrator.observability.stats import DRIFT_THRESHOLD, log_stats
-from mcp_orchestrator.service import Orchestrator
-from mcp_orchestrator.service.adapters import describe_runtimes
-from mcp_orchestrator.service.rerun import rerun
-from mcp_orchestrator.store import JsonRunStore
+
+if TYPE_CHECKING:  # each command imports what it runs: ``serve`` builds this parser too (issue 15: start-up)
+    from mcp_orchestrator.observability.models import Diagnosis, ReplayPackage
+    from mcp_orchestrator.store import JsonRunStore
 
 __all__ = ["add_commands"]
 
@@ -39,10 +32,15 @@ def _emit(data: Any) -> None:
 
 
 def _store(settings: Settings) -> JsonRunStore:
+    from mcp_orchestrator.store import JsonRunStore
+
     return JsonRunStore(settings.home, fsync=settings.fsync)
 
 
 def _logs_validate(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.observability.logcheck import validate_log
+    from mcp_orchestrator.observability.runlog import log_path
+
     path = Path(args.file) if args.file else log_path(Settings.from_env().home)
     if args.file and not path.is_file():
         print(f"error: {path}: no such file", file=sys.stderr)
@@ -55,8 +53,12 @@ def _logs_validate(args: argparse.Namespace) -> int:
 
 
 def _logs_stats(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.observability.runlog import log_path
+    from mcp_orchestrator.observability.stats import DRIFT_THRESHOLD, log_stats
+
     path = Path(args.file) if args.file else log_path(Settings.from_env().home)
-    _emit(log_stats(path, args.window, args.threshold).model_dump(mode="json"))
+    threshold = DRIFT_THRESHOLD if args.threshold is None else args.threshold
+    _emit(log_stats(path, args.window, threshold).model_dump(mode="json"))
     return 0
 
 
@@ -74,6 +76,9 @@ def _print_diagnosis(result: Diagnosis, args: argparse.Namespace) -> None:
 
 
 def _diagnosis(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.observability.diagnose import at_least, diagnose_home
+    from mcp_orchestrator.service.adapters import describe_runtimes
+
     settings = Settings.from_env()
     store = _store(settings)
     cluster = None
@@ -95,6 +100,8 @@ def _diagnosis(args: argparse.Namespace) -> int:
 
 def _package(settings: Settings, store: JsonRunStore, run_id: str) -> ReplayPackage:
     """The package of ``run_id``, its outcome filled from the store when the package lacks it."""
+    from mcp_orchestrator.observability.replay import load
+
     try:
         run = store.get_run(check_run_id(run_id))
     except NotFound:
@@ -109,6 +116,8 @@ def _replay_show(args: argparse.Namespace) -> int:
 
 
 def _replay_diff(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.observability.replay import diff
+
     settings = Settings.from_env()
     store = _store(settings)
     result = diff(_package(settings, store, args.run_a), _package(settings, store, args.run_b))
@@ -117,6 +126,10 @@ def _replay_diff(args: argparse.Namespace) -> int:
 
 
 def _replay_rerun(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.observability.replay import diff, load
+    from mcp_orchestrator.service import Orchestrator
+    from mcp_orchestrator.service.rerun import rerun
+
     async def go() -> int:
         orch = Orchestrator(Settings.from_env())
         async with orch.running(take_over=False):
@@ -136,6 +149,8 @@ def _replay_rerun(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.observability.retention import RetentionPolicy, prune
+
     settings = Settings.from_env()
     policy = RetentionPolicy.from_env()
     report = prune(settings.home, _store(settings), policy, dry_run=args.dry_run)
@@ -152,6 +167,8 @@ def _window(text: str) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register the observability commands on the CLI's subparsers."""
+    from mcp_orchestrator.observability.severity import SEVERITIES
+
     lg = sub.add_parser("logs", help="the run event log").add_subparsers(dest="logs_command", required=True)
     lv = lg.add_parser("validate", help="check every line; summary to stdout, file:line diagnostics to stderr")
     lv.add_argument("file", nargs="?", help="a log file (default: the data directory's)")
@@ -160,7 +177,7 @@ def add_commands(sub: Any) -> None:
     ls = lg.add_parser("stats", help="field population with drift; queue wait, attempt and fallback rollups")
     ls.add_argument("file", nargs="?", help="a log file (default: the data directory's)")
     ls.add_argument("--window", type=_window, default=DEFAULT_WINDOW, help="runs per window (default 50)")
-    ls.add_argument("--threshold", type=float, default=DRIFT_THRESHOLD, help="drift to flag (default 0.1)")
+    ls.add_argument("--threshold", type=float, help="drift to flag (default 0.1)")  # stats load when asked
     ls.set_defaults(func=_logs_stats)
 
     for name, what in (("diag", "anomalies with remediations"), ("optimize", "tuning suggestions")):

@@ -8,14 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-import platformdirs
-
 from mcp_orchestrator.contracts import RuntimeMode
 from mcp_orchestrator.gateway.config import GatewayConfig
 
 __all__ = ["Settings", "TemporalConfig"]
 
 _APP = "mcp-orchestrator"
+
+
+def _default_home() -> Path:
+    """The platform's data directory for the app (imported only when MCP_ORCHESTRATOR_HOME is unset)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(_APP, appauthor=False))
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class Settings:
         """Build settings from ``MCP_ORCHESTRATOR_*`` variables (see the README)."""
         env = os.environ if environ is None else environ
         home_raw = env.get("MCP_ORCHESTRATOR_HOME")
-        home = Path(home_raw) if home_raw else Path(platformdirs.user_data_dir(_APP, appauthor=False))
+        home = Path(home_raw) if home_raw else _default_home()
         roots_raw = env.get("MCP_ORCHESTRATOR_ROOTS", "")
         roots = [Path(p) for p in roots_raw.split(os.pathsep) if p.strip()]
         if not roots:

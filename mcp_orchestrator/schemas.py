@@ -1,7 +1,8 @@
-"""Export the published JSON Schemas of the contracts into ``contracts/``.
+"""Export the published JSON Schemas of the contracts into ``contracts/``, and the tool catalog.
 
-Run ``python -m mcp_orchestrator.schemas`` after changing a model; a test fails when the
-committed files drift from the models.
+Run ``python -m mcp_orchestrator.schemas`` after changing a model or a tool; a test fails when the
+committed files drift from the models, or ``server/catalog.json`` (what ``tools/list`` advertises) from
+the tools.
 """
 
 from __future__ import annotations
@@ -95,3 +96,8 @@ if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "contracts"
     for p in write_all(out):
         print(p)
+    from mcp_orchestrator.server.catalog import CATALOG, built_tools
+    from mcp_orchestrator.server.catalog import render as render_catalog
+
+    CATALOG.write_text(render_catalog(built_tools()), encoding="utf-8")  # what tools/list advertises
+    print(CATALOG)

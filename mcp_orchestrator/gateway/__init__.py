@@ -17,19 +17,24 @@
 
 from __future__ import annotations
 
-from mcp_orchestrator.gateway.breaker import BreakerBoard, BreakerState, CircuitBreaker, CircuitOpen
-from mcp_orchestrator.gateway.budget import Budget, BudgetExceeded, Estimate, Reservation
-from mcp_orchestrator.gateway.config import (
-    BreakerConfig,
-    GatewayConfig,
-    HealthConfig,
-    HedgeConfig,
-    Price,
-    StrategyName,
-)
-from mcp_orchestrator.gateway.health import Availability, EndpointKey, HealthRegistry, HealthStats
+import typing
+
 from mcp_orchestrator.gateway.hedge import HedgeFailed, HedgeOutcome, HedgeRecord, hedge
-from mcp_orchestrator.gateway.router import Candidate, Gateway, HedgePlan, Route, endpoint_of
+from mcp_orchestrator.lazy import lazy_exports as _lazy
+
+if typing.TYPE_CHECKING:
+    from mcp_orchestrator.gateway.breaker import BreakerBoard, BreakerState, CircuitBreaker, CircuitOpen
+    from mcp_orchestrator.gateway.budget import Budget, BudgetExceeded, Estimate, Reservation
+    from mcp_orchestrator.gateway.config import (
+        BreakerConfig,
+        GatewayConfig,
+        HealthConfig,
+        HedgeConfig,
+        Price,
+        StrategyName,
+    )
+    from mcp_orchestrator.gateway.health import Availability, EndpointKey, HealthRegistry, HealthStats
+    from mcp_orchestrator.gateway.router import Candidate, Gateway, HedgePlan, Route, endpoint_of
 
 __all__ = [
     "Availability",
@@ -60,3 +65,10 @@ __all__ = [
     "endpoint_of",
     "hedge",
 ]
+
+# The modules with the exported names, imported in turn until one has the name asked for (``lazy``). ``config`` needs
+# only ``GatewayConfig`` (issue 15: start-up). ``hedge`` is imported at once: its function has its module's name.
+_MODULES = ("config", "breaker", "budget", "health", "router")
+
+if not typing.TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
+    __getattr__, __dir__ = _lazy(__name__, globals(), __all__, _MODULES)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mcp_orchestrator.contracts import SCHEMA_VERSION, Contract, FallbackPolicy, ModelName, Priority, RuntimeMode
+from mcp_orchestrator.observability.severity import SEVERITIES, Severity
 
 __all__ = [
     "SEVERITIES",
@@ -36,8 +37,6 @@ __all__ = [
     "WorkerProfile",
 ]
 
-Severity = Literal["info", "warn", "error", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error", "critical")
 LogFailureClass = Literal[
     "invalid_json", "schema_violation", "missing_field", "null_field", "unknown_event", "out_of_order"
 ]

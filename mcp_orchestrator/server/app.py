@@ -5,26 +5,30 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING
 
+import anyio
+from anyio.abc import TaskStatus
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from mcp_orchestrator import __version__
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import RunRecord, Step
 from mcp_orchestrator.errors import NotFound, StoreError, UsageError
-from mcp_orchestrator.observability.replay import load as load_replay
-from mcp_orchestrator.server.auth.exposure import Exposure
+from mcp_orchestrator.server.catalog import catalog_tools
 from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.protocol import register_protocol
-from mcp_orchestrator.server.registry import ToolRegistry
-from mcp_orchestrator.server.state import AppState
+from mcp_orchestrator.server.state import AppState, StartOnDemand
 from mcp_orchestrator.server.task_listen import TaskListen
 from mcp_orchestrator.server.tasks import TasksExtension
-from mcp_orchestrator.server.tools import TOOLS
-from mcp_orchestrator.service import Orchestrator, front_end_orchestrator
-from mcp_orchestrator.strategies import audit_summary
+
+if TYPE_CHECKING:  # annotations only: the modules load when a request needs them (issue 15: start-up)
+    from mcp_orchestrator.contracts import RunRecord, Step
+    from mcp_orchestrator.server.auth.exposure import Exposure
+    from mcp_orchestrator.service import Orchestrator
+    from mcp_orchestrator.service.executor import ExecutorLink
 
 __all__ = ["AppState", "build_server"]
 
@@ -48,7 +52,10 @@ def build_server(
     transports pass the ``state`` of an orchestrator they run for the whole process, because the
     SSE transport enters the MCP lifespan once per connection, and their ``exposure``: with auth on,
     the SDK's bearer middleware verifies every request and serves the protected-resource metadata.
-    ``front_end`` hands runs to the data directory's executor process (started when none runs).
+    ``front_end`` hands runs to the data directory's executor process (started when none runs); the front
+    end's own orchestrator starts on the first request that needs it (``state.StartOnDemand``), so the
+    handshake and ``tools/list`` are answered without importing the service (issue 15: start-up).
+    The tools are advertised from ``catalog.json`` and built on their first call (``catalog``).
     """
     resolved = settings or Settings.from_env()
 
@@ -57,29 +64,54 @@ def build_server(
         if state is not None:
             yield state
             return
-        orch = front_end_orchestrator(resolved) if front_end else Orchestrator(resolved)
-        async with orch.running(take_over=not front_end):
-            yield AppState(orch)
+        if not front_end:  # this process runs the runs: it takes over dead instances' runs at once
+            from mcp_orchestrator.service import Orchestrator
 
-    registry = ToolRegistry()
-    for spec in TOOLS:
-        registry.add(spec)
+            orch = Orchestrator(resolved)
+            async with orch.running(take_over=True):
+                yield AppState(orch)
+            return
+        from mcp_orchestrator.service.executor import ExecutorLink
+
+        link = ExecutorLink(resolved)
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            # Start the executor now, so the first dispatch need not wait for it (the orchestrator would too).
+            tg.start_soon(partial(anyio.to_thread.run_sync, link.spawn, abandon_on_cancel=True))
+            try:
+                yield AppState(start=partial(tg.start, partial(_front_end, resolved, link, stop)))
+            finally:
+                stop.set()
+
     verifier = exposure.verifier() if exposure else None
-    tasks = TasksExtension(registry.tools())
+    tools = catalog_tools()
+    tasks = TasksExtension(tools)
     server: MCPServer[AppState] = MCPServer(
         "mcp-orchestrator",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=registry.tools(),
+        tools=tools,
         token_verifier=verifier,
         auth=exposure.auth_settings() if exposure else None,
         extensions=[tasks],
-        middleware=[TaskListen(tasks.views)],
+        middleware=[StartOnDemand(), TaskListen(tasks.views)],
     )
     _register_resources(server)
     register_protocol(server)
     return server
+
+
+async def _front_end(
+    settings: Settings, link: ExecutorLink, stop: anyio.Event, *, task_status: TaskStatus[Orchestrator]
+) -> None:
+    """Run a front end's orchestrator (in the lifespan's task group) until ``stop``."""
+    from mcp_orchestrator.service import front_end_orchestrator
+
+    orch = front_end_orchestrator(settings, link)
+    async with orch.running(take_over=False):
+        task_status.started(orch)
+        await stop.wait()
 
 
 async def _load_run(ctx: Context[AppState], run_id: str) -> RunRecord:
@@ -116,11 +148,15 @@ def _register_resources(server: MCPServer[AppState]) -> None:
     @server.resource("runs://{run_id}/summary", name="run-summary", mime_type="text/markdown")
     async def run_summary(run_id: str, ctx: Context[AppState]) -> str:
         """Who did what in which order: steps, verdicts, durations, tokens, fallbacks, failures, files changed."""
+        from mcp_orchestrator.strategies import audit_summary
+
         return audit_summary((await _load_run(ctx, run_id)).to_wire())
 
     @server.resource("replays://{run_id}", name="replay", mime_type="application/json")
     async def replay_resource(run_id: str, ctx: Context[AppState]) -> str:
         """The run's replay package: frozen request, effective policy (versioned), runtimes, each step's path."""
+        from mcp_orchestrator.observability.replay import load as load_replay
+
         orch = ctx.request_context.lifespan_context.orch
         run = await _load_run(ctx, run_id)
         try:

@@ -10,6 +10,8 @@ offered.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcp.server.context import ServerRequestContext
 from mcp.types import CompleteRequestParams, CompleteResult, Completion
 
@@ -17,7 +19,9 @@ from mcp_orchestrator.errors import Forbidden, NotFound, UsageError
 from mcp_orchestrator.server.auth.principal import Principal
 from mcp_orchestrator.server.identity import require, visible
 from mcp_orchestrator.server.state import AppState
-from mcp_orchestrator.service import Orchestrator
+
+if TYPE_CHECKING:  # annotations only: the modules load when a request needs them (issue 15: start-up)
+    from mcp_orchestrator.service import Orchestrator
 
 __all__ = ["MAX_VALUES", "complete"]
 

@@ -34,6 +34,7 @@ from mcp.types import (
 )
 
 from mcp_orchestrator.errors import NotFound, UsageError
+from mcp_orchestrator.observability.redact import Redactor
 from mcp_orchestrator.server.completions import complete
 from mcp_orchestrator.server.identity import caller, visible
 from mcp_orchestrator.server.log_bridge import LEVELS, LogBridge
@@ -66,6 +67,12 @@ async def _check_run_uri(ctx: ServerRequestContext[AppState], uri: str) -> str |
     return run_id
 
 
+def _redactor(state: AppState) -> Redactor:
+    """The orchestrator's redactor; before a front end's orchestrator starts, one alike (both read the
+    environment's secrets when they are made)."""
+    return Redactor() if state.pending else state.orch.redactor
+
+
 def register_protocol(server: MCPServer[AppState]) -> None:
     """Serve subscriptions, log levels and completions on ``server``."""
     low = server._lowlevel_server  # the SDK offers no public hook for these methods
@@ -80,8 +87,8 @@ def register_protocol(server: MCPServer[AppState]) -> None:
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[AppState]:
-        async with inner(app) as state, bridge.running(state.orch.redactor), anyio.create_task_group() as tg:
-            tg.start_soon(watch.run, state.orch)
+        async with inner(app) as state, bridge.running(_redactor(state)), anyio.create_task_group() as tg:
+            tg.start_soon(watch.run, lambda: state.orch)
             try:
                 yield state
             finally:

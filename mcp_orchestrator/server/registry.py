@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 from collections.abc import Callable
@@ -129,6 +128,8 @@ class StrictTool(Tool):
         valid = list(self.parameters.get("properties", {}))
         for name in arguments:
             if name not in valid:
+                import difflib  # only for a mistake
+
                 lowered = {v.lower(): v for v in valid}
                 guess = lowered.get(name.lower()) or next(iter(difflib.get_close_matches(name, valid, n=1)), None)
                 raise ToolError(f"Error executing tool {self.name}: {UnknownArgument(self.name, name, guess, valid)}")

@@ -22,13 +22,16 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from mcp.server.session import ServerSession
 
-from mcp_orchestrator.contracts import RunRecord
 from mcp_orchestrator.errors import NotFound, StoreError
-from mcp_orchestrator.service import Orchestrator
+
+if TYPE_CHECKING:  # annotations only: the modules load when a request needs them (issue 15: start-up)
+    from mcp_orchestrator.contracts import RunRecord
+    from mcp_orchestrator.service import Orchestrator
 
 __all__ = ["POLL_SECONDS", "RunWatch", "run_of_uri"]
 
@@ -126,8 +129,9 @@ class RunWatch:
             if seen is not None:
                 self._seen.setdefault(run_id, seen)
 
-    async def run(self, orch: Orchestrator) -> None:
-        """Poll the subscribed runs until canceled."""
+    async def run(self, service: Callable[[], Orchestrator]) -> None:
+        """Poll the subscribed runs until canceled (``service`` gives the orchestrator once a run is watched:
+        a front end starts it on the subscribing request)."""
         async with self._lock:
             while True:
                 watched = self._watched()
@@ -137,6 +141,7 @@ class RunWatch:
                     self._wake = anyio.Event()
                     await self._wake.wait()
                     continue
+                orch = service()
                 for run_id, uris in watched.items():
                     before = self._seen.get(run_id)
                     after = await orch.io(_observe, orch, run_id, before)

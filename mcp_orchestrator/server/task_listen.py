@@ -12,7 +12,7 @@ events, the stored run as the truth), so a run executed by another process is fo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -20,10 +20,12 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY, Notification, ServerNotification
 
-from mcp_orchestrator.contracts import RunRecord
 from mcp_orchestrator.server.state import AppState
 from mcp_orchestrator.server.tasks import EXTENSION, TaskViews, opted_in, readable_run, task_errors
 from mcp_orchestrator.service.events import RunEvent
+
+if TYPE_CHECKING:  # annotations only: the modules load when a request needs them (issue 15: start-up)
+    from mcp_orchestrator.contracts import RunRecord
 
 __all__ = ["MAX_TASKS", "TaskListen"]
 

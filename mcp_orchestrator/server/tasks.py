@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
@@ -27,13 +28,13 @@ from mcp_types import RequestParams as _RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
-from mcp_orchestrator.contracts import RunRecord
 from mcp_orchestrator.errors import InvalidArgument, NewerDocument, NotFound, StoreError, UsageError
-from mcp_orchestrator.observability.retention import RetentionPolicy
 from mcp_orchestrator.server.identity import act_as, caller, visible
 from mcp_orchestrator.server.registry import TASK_TOOLS, structured_result
 from mcp_orchestrator.server.state import AppState
-from mcp_orchestrator.server.views import run_view
+
+if TYPE_CHECKING:  # annotations only: the modules load when a request needs them (issue 15: start-up)
+    from mcp_orchestrator.contracts import RunRecord
 
 __all__ = ["EXTENSION", "POLL_INTERVAL_MS", "TaskParams", "TaskViews", "TasksExtension", "opted_in", "task_errors"]
 
@@ -81,10 +82,18 @@ def _status_message(run: RunRecord) -> str:
 
 
 class TaskViews:
-    """Task shapes built from a stored run."""
+    """Task shapes built from a stored run; without a ``ttl_ms``, tasks live as long as the store keeps runs."""
 
-    def __init__(self, ttl_ms: int | None) -> None:
-        self.ttl_ms = ttl_ms
+    def __init__(self, ttl_ms: int | None = None) -> None:
+        if ttl_ms is not None:
+            self.ttl_ms = ttl_ms
+
+    @cached_property
+    def ttl_ms(self) -> int | None:
+        """Milliseconds a task is kept: the retention policy's, read on the first task (issue 15: start-up)."""
+        from mcp_orchestrator.observability.retention import RetentionPolicy
+
+        return int(RetentionPolicy.from_env().runs_days * 86_400_000)
 
     def task(self, run: RunRecord) -> dict[str, Any]:
         """The ``Task`` fields (a ``CreateTaskResult`` body without ``resultType``)."""
@@ -105,6 +114,8 @@ class TaskViews:
         default (the compact run view; the whole record stays at ``runs://{runId}``)."""
         out = self.task(run)
         if out["status"] == "completed":
+            from mcp_orchestrator.server.views import run_view
+
             result = structured_result(run_view(run.to_wire()))
             out["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         return out
@@ -138,9 +149,7 @@ class TasksExtension(Extension):
 
     def __init__(self, tools: Sequence[Tool], *, ttl_ms: int | None = None) -> None:
         self._tools = {t.name: t for t in tools if t.name in TASK_TOOLS}
-        if ttl_ms is None:
-            ttl_ms = int(RetentionPolicy.from_env().runs_days * 86_400_000)  # the store keeps runs this long
-        self.views = TaskViews(ttl_ms)
+        self.views = TaskViews(ttl_ms)  # without one, the store keeps runs this long
 
     def methods(self) -> Sequence[MethodBinding]:
         """``tasks/get``, ``tasks/update`` and ``tasks/cancel``."""

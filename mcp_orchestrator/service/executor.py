@@ -29,17 +29,19 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import ProcessRef, RunRecord, WorkerRecord
 from mcp_orchestrator.errors import Overloaded, Unavailable
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.store._files import is_alive
+
+if TYPE_CHECKING:  # a front end starts the executor before it needs the models (issue 15: start-up)
+    from mcp_orchestrator.contracts import ProcessRef, RunRecord, WorkerRecord
 
 __all__ = ["ExecutorLink", "ExecutorPaths", "open_request", "read_lines", "request"]
 
@@ -217,6 +219,8 @@ class ExecutorLink:
         full = answer.get("overloaded")
         if isinstance(full, dict):
             raise Overloaded(priority, int(full["depth"]), int(full["limit"]), int(full["retryAfter"]))
+        from mcp_orchestrator.contracts import ProcessRef
+
         return ProcessRef.model_validate(answer["owner"])
 
     async def claim(
@@ -257,6 +261,8 @@ class ExecutorLink:
 
     def _remember(self, answer: dict[str, Any]) -> None:
         """Keep the executor's identity and queue report for the next ``admit``."""
+        from mcp_orchestrator.contracts import ProcessRef
+
         if "owner" in answer:
             self._owner = ProcessRef.model_validate(answer["owner"])
         if isinstance(answer.get("depth"), dict) and isinstance(answer.get("limits"), dict):

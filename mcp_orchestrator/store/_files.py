@@ -9,9 +9,12 @@ import secrets
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mcp_orchestrator.contracts import ProcessRef
 from mcp_orchestrator.errors import StoreError
+
+if TYPE_CHECKING:  # the executor's link checks a process with no model loaded (issue 15: start-up)
+    from mcp_orchestrator.contracts import ProcessRef
 
 __all__ = [
     "DocLock",
@@ -126,6 +129,8 @@ def _start_ticks(pid: int) -> int:
 def this_process() -> ProcessRef:
     """A new identity in this process: pid, kernel start time (reused pids never match), host, and a
     random instance id (one process may run several orchestrators, as tests do)."""
+    from mcp_orchestrator.contracts import ProcessRef
+
     pid = os.getpid()
     return ProcessRef(pid=pid, start_ticks=_start_ticks(pid), host=socket.gethostname(), instance=secrets.token_hex(6))
 
