@@ -85,7 +85,7 @@ class StepRecorder:
         self.pending_start: Callable[[RunRecord], RunRecord | None] | None = None
         self._announce_start = False
         # Steps that ended but are not stored yet (redacted): the run's next write stores them, its end above all
-        # (one document write fewer per run), or a flush FLUSH_AFTER seconds later, whichever comes first.
+        # (one document write fewer per run), or, while other steps of the run go on, a flush FLUSH_AFTER later.
         self._unsaved: dict[int, Step] = {}
         self._flushing = False
         self._writes = anyio.Lock()  # a flush in flight and the run's end never race
@@ -103,7 +103,7 @@ class StepRecorder:
         """Store ``step`` (and the steps that ended unstored); ``worker``: then mark that worker (name, status,
         session) in the same thread hop."""
         async with self._writes:
-            unsaved = self.take_unsaved()
+            unsaved = self._take_unsaved()
             try:
                 await self.orch.io(self._store_step, step, worker, unsaved)
             except BaseException:
@@ -116,9 +116,9 @@ class StepRecorder:
     async def last_write(self) -> AsyncIterator[list[Step]]:
         """For the write that ends the run: once no step write is in flight, the steps not stored yet."""
         async with self._writes:
-            yield self.take_unsaved()
+            yield self._take_unsaved()
 
-    def take_unsaved(self) -> list[Step]:
+    def _take_unsaved(self) -> list[Step]:
         """The steps that ended but are not stored yet (redacted), for a write that stores them now."""
         unsaved = list(self._unsaved.values())
         self._unsaved.clear()
