@@ -7,6 +7,7 @@ it to a workflow on another machine. Both run it through the same strategy code.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,9 @@ class RunPolicy(BaseModel):
     retry_total_seconds: float = 120.0
     heartbeat_seconds: float = 10.0
     queue_seconds: float = 300.0  # a step no worker picks up in this time fails ``unavailable``
+    # The accepting server's gateway configuration (``GatewayConfig``, camelCase JSON): candidates, strategies,
+    # hedging and prices route the run's steps wherever the run executes, the same on every replay.
+    gateway: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunSpec(BaseModel):

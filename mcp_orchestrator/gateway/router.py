@@ -82,17 +82,20 @@ def endpoint_of(model: str, runtime: str, environ: Mapping[str, str]) -> str:
     return "local"
 
 
-def alternative_blocked(model: str, first: str, runtime: str, role: str, env: Mapping[str, str]) -> str:
+def alternative_blocked(
+    model: str, first: str, runtime: str, role: str, env: Mapping[str, str], *, credentials: bool = True
+) -> str:
     """Why the policy rules ``runtime`` out as an alternative to ``first`` ("" when it does not).
 
     The one statement of the fallback rules: the runtime must run the model, an SDK needs its
-    credentials, and a role that may change files never moves from its CLI to a text-only runtime.
+    credentials (not checked with ``credentials=False``: the steps run on other machines, whose
+    environment holds them), and a role that may change files never moves from its CLI to a text-only runtime.
     """
     if runtime == first:
         return ""
     if model not in _RUNS_MODEL.get(runtime, frozenset()):
         return f"{runtime} cannot run {model}"
-    keys = _SDK_KEYS.get(runtime, ())
+    keys = _SDK_KEYS.get(runtime, ()) if credentials else ()
     if keys and not any(env.get(k) for k in keys):
         return f"no {' or '.join(keys)}"
     if first == "cli" and runtime in TEXT_ONLY and not _read_only(role):
@@ -203,10 +206,12 @@ class Gateway:
         *,
         clock: Callable[[], float] = time.monotonic,
         environ: Mapping[str, str] | None = None,
+        credentials: bool = True,
     ) -> None:
         self.config = config or GatewayConfig()
         self._clock = clock
         self._environ = environ
+        self._credentials = credentials  # False: SDK credentials are the workers' (Temporal), not this process's
         self.health = HealthRegistry(self.config.health, clock=clock)
         self.breakers = BreakerBoard(self.config.breaker, clock=clock)
         self._names: dict[tuple[str, ...], tuple[int, float, list[str]]] = {}
@@ -245,7 +250,7 @@ class Gateway:
     # ---- routing ------------------------------------------------------------------------------
 
     def _policy(self, model: str, first: RuntimeMode, runtime: RuntimeMode, role: str) -> str:
-        return alternative_blocked(model, first, runtime, role, self._env())
+        return alternative_blocked(model, first, runtime, role, self._env(), credentials=self._credentials)
 
     def route(
         self,

@@ -17,7 +17,7 @@ from mcp_orchestrator.errors import RunFailure
 from mcp_orchestrator.gateway import HedgeFailed, HedgePlan, HedgeRecord, hedge
 from mcp_orchestrator.runtimes import OutputSink, StepOutcome
 
-__all__ = ["TryStep", "hedged_attempt"]
+__all__ = ["TryStep", "describe_hedges", "hedged_attempt"]
 
 TryStep = Callable[[RuntimeMode, WorkerRecord, str, int, OutputSink, int], Awaitable[StepOutcome]]
 """One try of a step: ``(mode, worker, prompt, step index, sink, attempt number)`` (``RunExecution._attempt``)."""
@@ -55,14 +55,14 @@ async def hedged_attempt(
             plan.runtimes, start, lambda m: sinks[m].total_bytes > 0, plan.delay, len(plan.runtimes) - 1
         )
     except HedgeFailed as e:
-        hedges.extend(_describe(e.records, begun))
+        hedges.extend(describe_hedges(e.records, begun))
         for mode in plan.runtimes[1:]:
             sinks[mode].close()
         error = e.primary_error
         if isinstance(error, RunFailure):
             raise error from None
         raise RunFailure("internal", f"every hedged runtime failed: {e}") from e
-    hedges.extend(_describe(records, begun))
+    hedges.extend(describe_hedges(records, begun))
     winner = next(r.candidate for r in records if r.outcome == "won")
     for mode in plan.runtimes[1:]:
         sinks[mode].close()
@@ -78,7 +78,8 @@ async def hedged_attempt(
     return outcome, winner, won
 
 
-def _describe(records: list[HedgeRecord[RuntimeMode]], begun: float) -> list[HedgeAttempt]:
+def describe_hedges(records: list[HedgeRecord[RuntimeMode]], begun: float) -> list[HedgeAttempt]:
+    """Each hedged runtime's fate, as the step records it (times relative to ``begun``, on the hedge's clock)."""
     out = []
     for r in records:
         error = r.error

@@ -5,6 +5,11 @@ its backend's task queue. The process tree of a CLI step lives and dies with the
 heartbeats every second (with the step's latest progress line as its details), learns of a cancellation
 through that heartbeat, and its cancellation kills the tree. A step's full output is spooled in the
 worker process's data directory; the bounded excerpt travels back in the result.
+
+An attempt of a hedged step (``StepSpec.hedged``: it races another backend) spools into
+``output.hedge-<runtime>.log``, tells the run's workflow once when its first output arrives
+(``OUTPUT_SIGNAL``: a running candidate that answers holds off the next hedge), and a successful one
+moves its spool into the step's output.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from mcp_orchestrator.runtimes import OutputSink, StepContext, WorkerRuntime, lo
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.store.json_store import JsonRunStore
 
-__all__ = ["STEP_ACTIVITY", "StepActivities", "StepResult", "StepSpec", "failure_error"]
+__all__ = ["OUTPUT_SIGNAL", "STEP_ACTIVITY", "StepActivities", "StepResult", "StepSpec", "failure_error"]
 
 log = logging.getLogger(__name__)
 
 STEP_ACTIVITY = "mcp-orchestrator.step"
+OUTPUT_SIGNAL = "step_output"  # to a run's workflow: (step index, runtime); a hedged attempt's first output
 
 
 class StepSpec(BaseModel):
@@ -46,6 +52,7 @@ class StepSpec(BaseModel):
     continue_session: bool = False
     timeout_seconds: float
     stall_seconds: float | None = None
+    hedged: bool = False
 
 
 class StepResult(BaseModel):
@@ -99,7 +106,8 @@ class StepActivities:
             workdir = jail_workdir(spec.worker.workdir, self.settings.roots)
         except OrchestratorError as e:
             raise failure_error("invalid_request", f"{e} (on {self.label})") from e
-        path = self.store.step_output_path(spec.run_id, spec.index)
+        main = self.store.step_output_path(spec.run_id, spec.index)
+        path = main.with_name(f"output.hedge-{spec.runtime_mode}.log") if spec.hedged else main
         if spec.attempt > 1 and path.exists():
             path.replace(path.with_name(f"output.attempt-{spec.attempt - 1}.log"))
         sink = OutputSink(
@@ -129,9 +137,12 @@ class StepActivities:
             async with anyio.create_task_group() as tg:
 
                 async def beat() -> None:
+                    told = not spec.hedged
                     while True:
                         activity.heartbeat({"progress": latest, "outputBytes": sink.total_bytes})
-                        await anyio.sleep(1.0)
+                        if not told and sink.total_bytes > 0:
+                            told = await _tell_output(spec)
+                        await anyio.sleep(0.2 if not told else 1.0)
 
                 tg.start_soon(beat)
                 try:  # caught here, inside the group: it must leave the group as itself, not in a group
@@ -146,6 +157,8 @@ class StepActivities:
             sink.close()
         if failure is not None:
             raise failure_error(failure.failure_class, failure.message, sink.total_bytes, failure.exit_code)
+        if path != main and path.exists():  # a hedged attempt that won: its spool is the step's output
+            path.replace(main)
         text, truncated = bound_text(outcome.text, self.settings.output_excerpt_bytes)
         details = {k: v for k, v in outcome.details.items() if k in ("flags", "home", "commands", "files_changed")}
         return StepResult(
@@ -159,3 +172,13 @@ class StepActivities:
             executed_by=self.label,
             started_at=activity.info().started_time,
         )
+
+
+async def _tell_output(spec: StepSpec) -> bool:
+    """Signal the run's workflow that this hedged attempt has output; ``True`` once told (or not to be)."""
+    try:
+        handle = activity.client().get_workflow_handle(spec.run_id)
+        await handle.signal(OUTPUT_SIGNAL, args=[spec.index, spec.runtime_mode])
+    except Exception as e:  # the hedge then goes by its delay alone
+        log.warning("run %s step %s: cannot tell the workflow of its output: %s", spec.run_id, spec.index, e)
+    return True

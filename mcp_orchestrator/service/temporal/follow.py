@@ -50,6 +50,7 @@ def _policy(orch: RunHost) -> RunPolicy:
         retry_total_seconds=s.retry_total_seconds,
         heartbeat_seconds=s.temporal.heartbeat_seconds,
         queue_seconds=s.temporal.queue_seconds,
+        gateway=s.gateway.model_dump(mode="json", by_alias=True),
     )
 
 

@@ -25,6 +25,7 @@ from mcp_orchestrator.contracts import ModelName
 from mcp_orchestrator.engine.temporal.client import connect, runs_queue, step_queue, workspace_queue
 from mcp_orchestrator.engine.temporal.control import ControlWorkflow
 from mcp_orchestrator.engine.temporal.keys import KeyWorkflow
+from mcp_orchestrator.engine.temporal.probe import QueueProbe
 from mcp_orchestrator.engine.temporal.steps import StepActivities
 from mcp_orchestrator.errors import InvalidArgument
 from mcp_orchestrator.service.temporal.workflow import RunWorkflow
@@ -80,6 +81,7 @@ async def run_worker(
             client,
             task_queue=runs_queue(cfg),
             workflows=[RunWorkflow, ControlWorkflow, KeyWorkflow],
+            activities=[QueueProbe(client, cfg.namespace).polled],  # the runs' local activity (routing)
             workflow_runner=UnsandboxedWorkflowRunner(),
             identity=identity,
             # A run whose worker died moves on to another one within a second, not the default five.

@@ -21,20 +21,18 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetry
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
-from temporalio.workflow import ActivityCancellationType
 
-from mcp_orchestrator.contracts import Attempt, FailureClass, RunRecord, Step, WorkerRecord
-from mcp_orchestrator.engine.spec import RunPolicy, RunSpec
-from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, STOP_SIGNAL, task_priority
-from mcp_orchestrator.engine.temporal.steps import STEP_ACTIVITY, StepResult, StepSpec
+from mcp_orchestrator.contracts import RunRecord, Step, WorkerRecord
+from mcp_orchestrator.engine.spec import RunSpec
+from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, STOP_SIGNAL
+from mcp_orchestrator.engine.temporal.steps import OUTPUT_SIGNAL, StepResult
 from mcp_orchestrator.engine.temporal.visibility import BUSY, STATUS
 from mcp_orchestrator.service.execution import run_outcome
-from mcp_orchestrator.service.retry import RetryPolicy
+from mcp_orchestrator.service.temporal.attempts import WorkflowAttempts
 from mcp_orchestrator.service.temporal.workspace import WORKSPACE_ACTIVITY, WorkspaceCall, raise_from
 from mcp_orchestrator.strategies import StrategyOptions, StrategyResult, get_strategy
 from mcp_orchestrator.strategies.remote import decode, delegate, encode
@@ -42,55 +40,16 @@ from mcp_orchestrator.strategies.remote import decode, delegate, encode
 __all__ = ["RunWorkflow"]
 
 _ONCE = TemporalRetry(maximum_attempts=1)
-FAILURE_CLASSES = frozenset(get_args(FailureClass))
 
 
-def _failure(error: ActivityError) -> tuple[FailureClass, str, int]:
-    """The failure class, message and output size of an attempt that raised."""
-    cause = error.cause
-    if isinstance(cause, CancelledError):
-        return "canceled", "the run was canceled", 0
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details else {}
-        size = int(details.get("outputBytes", 0)) if isinstance(details, dict) else 0
-        if cause.type in FAILURE_CLASSES:
-            return cause.type, cause.message, size  # type: ignore[return-value]
-        return "internal", f"{cause.type}: {cause.message}", size  # the worker crashed, not the step
-    if isinstance(cause, TimeoutError):
-        if cause.type == TimeoutType.SCHEDULE_TO_START:
-            return "unavailable", "no worker process serves this step's backend (nothing picked it up)", 0
-        return (
-            "interrupted",
-            "the worker process running the step stopped heartbeating (killed or cut off); "
-            "the step is not run again: it may have half-changed files",
-            0,
-        )
-    return "internal", str(cause or error), 0
-
-
-class _Context:
+class _Context(WorkflowAttempts):
     """The ``StrategyContext`` of a run executing as a workflow."""
 
     def __init__(self, flow: RunWorkflow, spec: RunSpec, prefix: str) -> None:
-        self.flow = flow
-        self.spec = spec
-        self.prefix = prefix
+        super().__init__(flow, spec, prefix)
         self.options = StrategyOptions(apply_result=spec.apply_result, keep_worktrees=spec.keep_worktrees)
         self._next = 0
         self._busy: dict[str, asyncio.Lock] = {}
-        policy = spec.policy
-        self.retry = RetryPolicy(
-            policy.retry_attempts, policy.retry_base_seconds, policy.retry_cap_seconds, policy.retry_total_seconds
-        )
-        self.priority = task_priority(spec.priority)
-        self.deadline: float | None = None
-        if spec.timeout_seconds:
-            self.deadline = workflow.time() + spec.timeout_seconds
-
-    @property
-    def run_id(self) -> str:
-        """The run's id."""
-        return self.spec.run_id
 
     @property
     def task(self) -> str:
@@ -135,140 +94,6 @@ class _Context:
                 update["workdir"] = str(workdir)
             return await self._run(step, worker.model_copy(update=update), prompt, mode)
 
-    async def _run(self, step: Step, worker: WorkerRecord, prompt: str, mode: str) -> Step:
-        policy: RunPolicy = self.spec.policy
-        started = workflow.time()
-        step = step.model_copy(update={"status": "running", "started_at": workflow.now()})
-        self.flow.put_step(step)
-        self.flow.mark(worker.name, busy=True)
-        attempts: list[Attempt] = []
-        result: StepResult | None = None
-        failure: tuple[FailureClass, str] | None = None
-        delay = 0.0
-        try:
-            while True:
-                if worker.name in self.flow.stopped:  # stopped while the step waited for a retry
-                    failure = ("canceled", self.flow.stopped[worker.name])
-                    break
-                record = Attempt(
-                    attempt=len(attempts) + 1,
-                    runtime_mode=mode,
-                    delay_before_ms=int(delay * 1000),
-                    started_at=workflow.now(),
-                )
-                timeout = worker.timeout_seconds or policy.step_timeout_seconds
-                if self.deadline is not None:
-                    timeout = max(min(timeout, self.deadline - workflow.time()), 0.0)
-                spec = StepSpec(
-                    run_id=self.run_id,
-                    index=step.index,
-                    worker=worker,
-                    prompt=prompt,
-                    runtime_mode=mode,
-                    attempt=record.attempt,
-                    continue_session=self.spec.continue_session,
-                    timeout_seconds=timeout,
-                    stall_seconds=worker.stall_seconds or policy.stall_seconds,
-                )
-                result, failure, size = await self._attempt(worker, mode, spec)
-                update: dict[str, Any] = {"ended_at": workflow.now()}
-                if failure is not None:
-                    update.update(failure_class=failure[0], message=failure[1][:500])
-                attempts.append(record.model_copy(update=update))
-                if failure is None:
-                    break
-                delay = self.retry.delay(len(attempts), workflow.random())
-                remaining = None if self.deadline is None else self.deadline - workflow.time()
-                spent = workflow.time() - started
-                if not (
-                    self.retry.transient(failure[0], size) and self.retry.allows(len(attempts), spent, delay, remaining)
-                ):
-                    break
-                step = step.model_copy(update={"attempt": len(attempts), "attempts": attempts})
-                self.flow.put_step(step)
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            failure = ("canceled", "the run was canceled")
-            self.flow.put_step(self._end(step, attempts, started, None, failure))  # no await: nothing to shield
-            raise
-        finally:
-            self.flow.mark(worker.name, busy=False)
-        ended = self._end(step, attempts, started, result, failure)
-        self.flow.put_step(ended)
-        return ended
-
-    async def _attempt(
-        self, worker: WorkerRecord, mode: str, spec: StepSpec
-    ) -> tuple[StepResult | None, tuple[FailureClass, str] | None, int]:
-        """One attempt as an activity: its result, or its failure and output size. A stop of the worker cancels
-        the activity (``RunWorkflow.stop_worker``): the attempt then ends ``canceled`` with the stop's reason."""
-        policy = self.spec.policy
-        handle = workflow.start_activity(
-            STEP_ACTIVITY,
-            spec,
-            task_queue=f"{self.prefix}.{worker.model}.{mode}",
-            start_to_close_timeout=timedelta(seconds=spec.timeout_seconds + 60),
-            schedule_to_start_timeout=timedelta(seconds=policy.queue_seconds),
-            heartbeat_timeout=timedelta(seconds=policy.heartbeat_seconds),
-            retry_policy=_ONCE,
-            priority=self.priority,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            result_type=StepResult,
-        )
-        self.flow.active[worker.name] = handle
-        try:
-            return await handle, None, 0
-        except ActivityError as e:
-            cls, message, size = _failure(e)
-            if cls == "canceled" and worker.name in self.flow.stopped:
-                message = self.flow.stopped[worker.name]
-            return None, (cls, message), size
-        except asyncio.CancelledError:  # the handle was canceled before its activity was scheduled
-            task = asyncio.current_task()
-            if worker.name in self.flow.stopped and task is not None and not task.cancelling():
-                return None, ("canceled", self.flow.stopped[worker.name]), 0
-            raise
-        finally:
-            self.flow.active.pop(worker.name, None)
-
-    def _end(
-        self,
-        step: Step,
-        attempts: list[Attempt],
-        started: float,
-        result: StepResult | None,
-        failure: tuple[FailureClass, str] | None,
-    ) -> Step:
-        update: dict[str, Any] = {
-            "attempt": max(len(attempts), 1),
-            "attempts": attempts,
-            "ended_at": workflow.now(),
-            "duration_ms": int((workflow.time() - started) * 1000),
-        }
-        if result is not None:
-            details = result.details
-            update.update(
-                status="completed",
-                output=result.text,
-                output_truncated=result.truncated,
-                output_bytes=result.output_bytes,
-                started_at=result.started_at if len(attempts) == 1 and result.started_at else step.started_at,
-                exit_code=result.exit_code,
-                usage=result.usage,
-                session_id=result.session_id,
-                executed_by=result.executed_by or None,
-                flags=list(details.get("flags", []))[:50],
-                commands=list(details.get("commands", []))[:100],
-                files_changed=list(details.get("files_changed", []))[:200],
-            )
-            if details.get("home"):
-                update["home"] = details["home"]
-        else:
-            assert failure is not None
-            status = "canceled" if failure[0] == "canceled" else "failed"
-            update.update(status=status, output=f"{failure[0]}: {failure[1]}", failure_class=failure[0])
-        return step.model_copy(update=update)
-
 
 def _upsert_status(status: str) -> None:
     """Listings see the run's status (when it started with the search attributes: a cluster has them)."""
@@ -283,16 +108,23 @@ class RunWorkflow:
     def __init__(self) -> None:
         self.record: RunRecord | None = None
         self.stopped: dict[str, str] = {}  # worker -> why: stopped while the run uses it
-        self.active: dict[str, workflow.ActivityHandle[StepResult]] = {}  # worker -> its running attempt
+        # worker (a hedged attempt: worker NUL runtime) -> its running attempt
+        self.active: dict[str, workflow.ActivityHandle[StepResult]] = {}
         self.busy: Counter[str] = Counter()  # worker -> steps of this run running on it
+        self.outputs: set[tuple[int, str]] = set()  # (step, runtime): hedged attempts that have output
 
     @workflow.signal(name=STOP_SIGNAL)
     def stop_worker(self, name: str, reason: str) -> None:
         """Worker ``name`` was stopped: cancel its running step (if any) and give it no further one."""
         self.stopped.setdefault(name, reason)
-        handle = self.active.get(name)
-        if handle is not None and not handle.done():
-            handle.cancel()
+        for key, handle in list(self.active.items()):
+            if key.split("\0", 1)[0] == name and not handle.done():
+                handle.cancel()
+
+    @workflow.signal(name=OUTPUT_SIGNAL)
+    def step_output(self, index: int, runtime: str) -> None:
+        """A hedged attempt of step ``index`` on ``runtime`` has output: no further hedge starts while it runs."""
+        self.outputs.add((index, runtime))
 
     def mark(self, name: str, *, busy: bool) -> None:
         """A step of this run started (``busy``) or ended on worker ``name``: listings see which workers are busy
