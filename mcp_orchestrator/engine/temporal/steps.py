@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import RuntimeMode, Usage, WorkerRecord
 from mcp_orchestrator.engine.steps import execute_step
+from mcp_orchestrator.engine.temporal.registry import stopped
 from mcp_orchestrator.errors import OrchestratorError, RunFailure
 from mcp_orchestrator.guards import jail_workdir
 from mcp_orchestrator.runtimes import OutputSink, StepContext, WorkerRuntime, load_runtime
@@ -99,6 +100,8 @@ class StepActivities:
             workdir = jail_workdir(spec.worker.workdir, self.settings.roots)
         except OrchestratorError as e:
             raise failure_error("invalid_request", f"{e} (on {self.label})") from e
+        if await stopped(activity.client(), self.settings.temporal.task_queue_prefix, spec.worker.name):
+            raise failure_error("canceled", "the worker was stopped")  # a stop the run has not heard of yet
         path = self.store.step_output_path(spec.run_id, spec.index)
         if spec.attempt > 1 and path.exists():
             path.replace(path.with_name(f"output.attempt-{spec.attempt - 1}.log"))
