@@ -35,6 +35,7 @@ from mcp_orchestrator.engine.temporal.client import (
 )
 from mcp_orchestrator.engine.temporal.control import CONTROL_WORKFLOW, PANIC_TTL, control_id
 from mcp_orchestrator.engine.temporal.keys import claim_key
+from mcp_orchestrator.engine.temporal.pacing import QueryPace
 from mcp_orchestrator.engine.temporal.visibility import (
     described_record,
     how_to_register,
@@ -50,7 +51,8 @@ __all__ = ["TemporalEngine"]
 
 log = logging.getLogger(__name__)
 
-FOLLOW_INTERVAL = 0.5
+FOLLOW_INTERVAL = 0.5  # a followed run's progress: queried at most this often
+FOLLOW_RATE = 20.0  # and all of them together at most this many times a second (``QueryPace``)
 
 
 class TemporalEngine(ExecutionEngine):
@@ -64,6 +66,7 @@ class TemporalEngine(ExecutionEngine):
         self._submitted = 0
         self._unlisted_until = 0.0  # monotonic: until then runs start without the search attributes
         self._busy_listed = False  # the namespace has OrchBusy: runs say which workers they keep busy
+        self.pace = QueryPace(FOLLOW_RATE, FOLLOW_INTERVAL)
 
     async def __aenter__(self) -> Self:
         if self._client is None:  # before the task group: an unreachable cluster leaves nothing open
@@ -192,6 +195,7 @@ class TemporalEngine(ExecutionEngine):
             "taskQueue": runs_queue(self.cfg),
             "following": len(self._held),
             "submitted": self._submitted,
+            "progressQueries": self.pace.spent,
         }
 
     async def get_panic(self) -> PanicState:
@@ -304,7 +308,9 @@ class TemporalEngine(ExecutionEngine):
         """Hand ``seen`` the run's record each time it changes, until it returns ``True`` or the run ends.
 
         The end comes from a long poll on the workflow's result (at once, and cheap); progress in between
-        from a query every ``FOLLOW_INTERVAL`` (a query is a task on the worker that holds the workflow)."""
+        from a query (a task on the worker that holds the workflow) at the pace of ``self.pace``: the first
+        one ``FOLLOW_INTERVAL`` after the start (a run that ends sooner is seen once, from its result), then
+        at most every ``FOLLOW_INTERVAL``, and all followed runs together at most ``FOLLOW_RATE`` a second."""
         self._held.add(run_id)
         handle = self.client.get_workflow_handle(run_id, result_type=RunRecord)
         last: str | None = None
@@ -328,11 +334,13 @@ class TemporalEngine(ExecutionEngine):
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(wait_end)
+                asked = time.monotonic()
                 while True:
+                    await self.pace.turn(asked)
+                    asked = time.monotonic()
                     if await offer(await self._progress(run_id)):
                         tg.cancel_scope.cancel()
                         return
-                    await anyio.sleep(FOLLOW_INTERVAL)
             if final:
                 record = final[0]
                 if record is not None and not record.terminal:  # terminated or timed out on the cluster

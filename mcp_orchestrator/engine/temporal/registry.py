@@ -28,7 +28,17 @@ from mcp_orchestrator.contracts import WorkerRecord
 from mcp_orchestrator.engine.temporal.client import RUN_WORKFLOW, STOP_SIGNAL
 from mcp_orchestrator.engine.temporal.visibility import BUSY, literal
 
-__all__ = ["WORKER_WORKFLOW", "busy", "listing", "read", "record_id", "registry_queue", "stop_runs", "write"]
+__all__ = [
+    "WORKER_WORKFLOW",
+    "busy",
+    "listing",
+    "read",
+    "record_id",
+    "registry_queue",
+    "stop_runs",
+    "stopped",
+    "write",
+]
 
 WORKER_WORKFLOW = "mcp-orchestrator.worker"
 _TIMEOUT = timedelta(seconds=5)
@@ -60,6 +70,17 @@ async def read(client: Client, prefix: str, name: str) -> WorkerRecord | None:
     if found.status != WorkflowExecutionStatus.RUNNING:  # closed by hand (e.g. terminated): no record
         return None
     return await _record(found)
+
+
+async def stopped(client: Client, prefix: str, name: str) -> bool:
+    """Whether the cluster holds worker ``name`` as stopped: a worker process asks before each step attempt, so
+    a step that starts after the stop never runs, even in a run the stop's signal has not reached (one
+    ``describe``; a cluster that does not answer says no: the run's own stop check still holds)."""
+    try:
+        record = await read(client, prefix, name)
+    except RPCError:
+        return False
+    return record is not None and record.status == "stopped"
 
 
 async def listing(client: Client, prefix: str) -> list[WorkerRecord]:

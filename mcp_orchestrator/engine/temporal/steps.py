@@ -21,11 +21,14 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import RuntimeMode, Usage, WorkerRecord
 from mcp_orchestrator.engine.steps import execute_step
+from mcp_orchestrator.engine.temporal.client import connect
+from mcp_orchestrator.engine.temporal.registry import stopped
 from mcp_orchestrator.errors import OrchestratorError, RunFailure
 from mcp_orchestrator.guards import jail_workdir
 from mcp_orchestrator.runtimes import OutputSink, StepContext, WorkerRuntime, load_runtime
@@ -85,11 +88,19 @@ class StepActivities:
         self.label = label
         self.store = JsonRunStore(settings.home, fsync=settings.fsync)
         self._runtimes: dict[str, WorkerRuntime] = {}
+        self._client: Client | None = None
 
     async def aclose(self) -> None:
         """Close the runtimes (their clients and connections)."""
         for runtime in self._runtimes.values():
             await runtime.aclose()
+
+    async def _registry(self) -> Client:
+        """A client of its own for the stop check (reads on the pollers' client, ``activity.client()``, kept the
+        worker's shutdown waiting 20 s)."""
+        if self._client is None:
+            self._client = await connect(self.settings.temporal)
+        return self._client
 
     def _runtime(self, mode: RuntimeMode) -> WorkerRuntime:
         if mode not in self._runtimes:
@@ -106,6 +117,8 @@ class StepActivities:
             workdir = jail_workdir(spec.worker.workdir, self.settings.roots)
         except OrchestratorError as e:
             raise failure_error("invalid_request", f"{e} (on {self.label})") from e
+        if await stopped(await self._registry(), self.settings.temporal.task_queue_prefix, spec.worker.name):
+            raise failure_error("canceled", "the worker was stopped")  # a stop the run has not heard of yet
         main = self.store.step_output_path(spec.run_id, spec.index)
         path = main.with_name(f"output.hedge-{spec.runtime_mode}.log") if spec.hedged else main
         if spec.attempt > 1 and path.exists():

@@ -56,6 +56,10 @@ def _policy(orch: RunHost) -> RunPolicy:
 
 async def submit(orch: RunHost, run: RunRecord, workers: list[WorkerRecord], task: str | None) -> None:
     """Start the run's workflow and follow it; a cluster that refuses fails the run with why."""
+    if run.continue_session:  # the workers' sessions are in their runs on the cluster, not on their records
+        from mcp_orchestrator.service.temporal.sessions import with_sessions
+
+        workers = await with_sessions(orch, workers, run.run_id)
     spec = RunSpec.of(run, workers, task).model_copy(update={"policy": _policy(orch)})
     try:
         await _engine(orch).submit(spec)
