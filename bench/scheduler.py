@@ -336,7 +336,8 @@ def counting() -> Iterator[Counter[str]]:
     import io
 
     counts: Counter[str] = Counter()
-    real = {name: getattr(os, name) for name in ("open", "mkdir", "replace", "rename", "unlink", "fsync", "link")}
+    names = ("open", "mkdir", "replace", "rename", "unlink", "fsync", "fdatasync", "pwrite", "link")
+    real = {name: getattr(os, name) for name in names}
     real_io_open = io.open
 
     def wrap(name: str) -> Callable[..., Any]:
@@ -428,12 +429,15 @@ def disk_costs(base: str | None) -> dict[str, float]:
                 os.mkdir(f"{d}/d{i}")
             out[f"{label}_mkdir_us"] = round((time.perf_counter() - start) / n * 1e6, 1)
     out["floor_ms"] = round(floor_seconds(base) * 1000, 3)
+    out["floor_in_place_ms"] = round(floor_seconds(base, in_place=True) * 1000, 3)
     return out
 
 
-def floor_seconds(base: str | None, n: int = 200) -> float:
+def floor_seconds(base: str | None, n: int = 200, *, in_place: bool = False) -> float:
     """The disk's floor for one durable change: the median of one fsync'd atomic write of a run-sized
-    document (a completed one-step mock run, compact JSON), through the store's own ``atomic_write``."""
+    document (a completed one-step mock run, compact JSON), through the store's own ``atomic_write``;
+    ``in_place``: one change of that document in its slot file (``store.slots``: pwrite, fdatasync)."""
+    from mcp_orchestrator.store import slots
     from mcp_orchestrator.store._files import atomic_write
 
     with data_dirs(base) as (home, _):
@@ -441,10 +445,14 @@ def floor_seconds(base: str | None, n: int = 200) -> float:
         data = json.dumps(json.loads(next(iter(sorted(doc))).read_bytes())).encode()
         samples = []
         for i in range(n):
+            path = home / f"doc{i % 8}.json"
             start = time.perf_counter()
-            atomic_write(home / f"doc{i % 8}.json", data, fsync=True)
+            if in_place:
+                slots.put(path, data, fsync=True)
+            else:
+                atomic_write(path, data, fsync=True)
             samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return statistics.median(samples[8:] if in_place else samples)  # in place: after each file's creation
 
 
 CATEGORIES = (

@@ -31,9 +31,10 @@ __all__ = [
 
 SCHEMA_VERSION = 1  # the run event log's lines
 # Stored documents (runs, workers, the panic switch). 1: pretty-printed JSON; 2: compact JSON, the panic switch
-# versioned too. A newer server reads older documents and writes them back at its own version; an older one
-# refuses a newer document by name instead of quarantining it (``NewerDocument``).
-STORE_SCHEMA_VERSION = 2
+# versioned too; 3: the same JSON inside a file of two checksummed slots, changed in place (``store.slots``).
+# A newer server reads older documents and writes them back at its own version; an older one refuses a newer
+# document by name instead of quarantining it (``NewerDocument``).
+STORE_SCHEMA_VERSION = 3
 
 ModelName = Literal["codex_cli", "gemini_cli", "claude_cli", "mock"]
 RuntimeMode = Literal["cli", "openai_sdk", "google_sdk", "mock"]

@@ -34,7 +34,8 @@ from mcp_orchestrator.observability.models import (
     WorkerProfile,
 )
 from mcp_orchestrator.observability.redact import Redactor
-from mcp_orchestrator.store._files import atomic_write, dir_lock
+from mcp_orchestrator.store import slots
+from mcp_orchestrator.store._files import dir_lock
 
 __all__ = [
     "diff",
@@ -91,9 +92,7 @@ def profile_of(w: WorkerRecord) -> WorkerProfile:
 def _write(path: Path, package: ReplayPackage, redactor: Redactor | None) -> None:
     """Write ``package`` compact; ``redactor`` None: it was redacted already (a package read back)."""
     data = package.model_dump(mode="json")
-    atomic_write(
-        path, json.dumps(redactor.data(data) if redactor else data, separators=(",", ":")).encode(), fsync=False
-    )
+    slots.put(path, json.dumps(redactor.data(data) if redactor else data, separators=(",", ":")).encode(), fsync=False)
 
 
 def record_dispatch(settings: Settings, run: RunRecord, workers: list[WorkerRecord], redactor: Redactor) -> None:
@@ -172,7 +171,9 @@ def _read(path: Path) -> ReplayPackage | None:
     except FileNotFoundError:
         return None
     try:
-        return ReplayPackage.model_validate_json(data)
+        return ReplayPackage.model_validate_json(slots.document(data))
+    except slots.TornDocument as e:
+        raise CorruptDocument(path, f"a format-{slots.FORMAT} replay package: {e}") from e
     except ValidationError as e:
         raise CorruptDocument(path, f"does not parse as ReplayPackage: {e.errors()[0]['msg']}") from e
 
@@ -221,4 +222,4 @@ def mark_rerun(home: Path, run_id: str, original: str) -> None:
     with dir_lock(path.parent):  # the run's directory: no lock file per run
         package = _read(path)
         if package is not None:
-            atomic_write(path, package.model_copy(update={"rerun_of": original}).model_dump_json(indent=1).encode())
+            _write(path, package.model_copy(update={"rerun_of": original}), None)

@@ -31,6 +31,7 @@ from mcp_orchestrator.observability.replay import replay_path
 from mcp_orchestrator.observability.runlog import exclusive, log_path
 from mcp_orchestrator.store import JsonRunStore
 from mcp_orchestrator.store.index import sha
+from mcp_orchestrator.store.slots import TornDocument, document
 
 __all__ = ["RetentionPolicy", "prune"]
 
@@ -87,8 +88,8 @@ def _size(path: Path) -> int:
 def _read_run(home: Path, run_id: str) -> RunRecord | None:
     # Read-only on purpose: the store's reader quarantines a corrupt document, and a dry run must not move anything.
     try:
-        return RunRecord.model_validate_json((home / "runs" / run_id / "run.json").read_bytes())
-    except (OSError, ValidationError):
+        return RunRecord.model_validate_json(document((home / "runs" / run_id / "run.json").read_bytes()))
+    except (OSError, ValidationError, TornDocument):
         return None
 
 

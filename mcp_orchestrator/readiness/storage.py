@@ -24,6 +24,7 @@ from mcp_orchestrator.contracts import PanicState
 from mcp_orchestrator.readiness._common import elapsed_ms, make_result
 from mcp_orchestrator.readiness.models import ProbeResult, ProbeStatus
 from mcp_orchestrator.store._files import DocLock, LockTimeout, atomic_write, doc_lock
+from mcp_orchestrator.store.slots import TornDocument, document
 
 __all__ = ["MIN_FREE_BYTES", "WARN_FREE_BYTES", "probe_store"]
 
@@ -85,10 +86,10 @@ def _write_roundtrip(home: Path, fsync: bool) -> str | None:
 
 def _panic(home: Path) -> tuple[bool | None, str]:
     try:
-        state = PanicState.model_validate_json((home / "panic.json").read_bytes())
+        state = PanicState.model_validate_json(document((home / "panic.json").read_bytes()))
     except FileNotFoundError:
         return False, ""
-    except (OSError, ValidationError) as e:
+    except (OSError, ValidationError, TornDocument) as e:
         return None, f"panic.json does not read as the panic switch: {type(e).__name__}"
     return state.engaged, state.reason
 

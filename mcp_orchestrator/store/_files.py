@@ -23,6 +23,7 @@ __all__ = [
     "dir_lock",
     "doc_lock",
     "is_alive",
+    "locked_fd",
     "this_process",
 ]
 
@@ -109,6 +110,25 @@ class DocLock:
 def doc_lock(path: Path) -> DocLock:
     """An inter-process lock guarding read-modify-write of one document."""
     return DocLock(str(path.with_name(path.name + ".lock")))
+
+
+def locked_fd(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> int | None:
+    """``path`` opened read-write under an exclusive ``flock`` of the file itself (no lock file), and still the
+    file the name points to (a writer that replaced it meanwhile is followed to the new one); None when there is
+    no such file. Closing the descriptor releases the lock."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        DocLock(str(path), timeout)._take(fd, timeout)
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
 
 
 def dir_lock(path: Path) -> DocLock:

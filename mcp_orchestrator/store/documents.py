@@ -1,8 +1,10 @@
 """Documents on disk: what the JSON store reads and writes, and what it does with a bad one.
 
-Each document is one JSON file written atomically (``store._files.atomic_write``: temp file, fsync,
-rename), carrying ``schemaVersion``: an older one is migrated on read and written back in the current
-format; a newer one is refused by name (``NewerDocument``) and left where it is. A document that does not
+Each document is one JSON file carrying ``schemaVersion``, changed in place in one of its two checksummed
+slots (``store.slots``: format 3, no new file per change) or, when new or outgrown, written whole
+(``store._files.atomic_write``: temp file, fsync, rename). An older one (format 1 or 2: the document itself,
+rewritten through a temporary file) is read as it is and written back in the current format; a newer one is
+refused by name (``NewerDocument``) and left where it is. A document that does not
 parse is moved to ``quarantine/`` with a reason file, never deleted; so is a temporary file whose writer
 died before renaming it. Markers (empty names, hard links to one empty file) are made here too.
 """
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from mcp_orchestrator.contracts import STORE_SCHEMA_VERSION, utcnow
 from mcp_orchestrator.errors import CorruptDocument, NewerDocument
+from mcp_orchestrator.store import slots
 from mcp_orchestrator.store._files import atomic_write
 
 __all__ = ["MIGRATIONS", "DocumentFiles"]
@@ -76,6 +79,16 @@ class DocumentFiles:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
+        return self._parse(path, data, model)
+
+    def _parse(self, path: Path, data: bytes, model: type[M]) -> M:
+        """The document in the file content ``data`` (of ``path``), in any format this release reads."""
+        try:
+            found = slots.parse(data)
+        except slots.TornDocument as e:
+            raise CorruptDocument(path, f"does not parse as {model.__name__}: format {slots.FORMAT}, {e}") from e
+        if found is not None:
+            data = found.doc
         try:
             doc = model.model_validate_json(data)
         except ValidationError as e:
@@ -91,10 +104,20 @@ class DocumentFiles:
             raise NewerDocument(path, version, STORE_SCHEMA_VERSION)
         return doc
 
-    def _write(self, path: Path, doc: BaseModel) -> None:
+    def _write(self, path: Path, doc: BaseModel, *, fd: int | None = None, data: bytes = b"") -> None:
+        """Store ``doc`` at ``path`` (under its lock); ``fd``: the document already open, with its content ``data``."""
         if getattr(doc, "schema_version", STORE_SCHEMA_VERSION) != STORE_SCHEMA_VERSION:
             doc = doc.model_copy(update={"schema_version": STORE_SCHEMA_VERSION})  # migrated on write
-        atomic_write(path, doc.model_dump_json().encode(), fsync=self.fsync)
+        payload = doc.model_dump_json().encode()
+        if fd is None:
+            slots.put(path, payload, fsync=self.fsync)
+            return
+        try:
+            current = slots.parse(data)
+        except slots.TornDocument:
+            current = None
+        if current is None or not slots.write_in_place(fd, current, payload, fsync=self.fsync):
+            atomic_write(path, slots.file_bytes(payload, current.seq + 1 if current else 1), fsync=self.fsync)
 
     def quarantine(self, path: Path, reason: str) -> Path | None:
         """Move a corrupt or half-written document aside, with its reason; never delete it."""

@@ -13,8 +13,10 @@ Layout under ``home``::
     quarantine/                    corrupt or half-written documents, with a reason file
     owned/ processes/ cancel/      leases, heartbeats and cancel requests between processes
 
-Writes are atomic (temp file, fsync, rename) and read-modify-writes hold a per-document file lock, so
-several server processes can share one directory. A write touches a constant number of files whatever
+A change rewrites one of a document's two checksummed slots in place (``store.slots``); a new or outgrown
+document is written whole (temp file, fsync, rename). Read-modify-writes hold a per-document lock (a run's:
+an ``flock`` of ``run.json`` itself; a worker's: ``workers/<name>.json.lock``), so several server processes
+of one release can share one directory. A write touches a constant number of files whatever
 the number of stored runs; listing reads only as many documents as the page needs, and caches what it
 parsed by (mtime, size). Markers are hard links to one empty file (``markers/``), not files of their own.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -34,10 +37,11 @@ from pydantic import BaseModel
 
 from mcp_orchestrator.contracts import PanicState, RunRecord, WorkerRecord
 from mcp_orchestrator.errors import Conflict, CorruptDocument, NewerDocument, NotFound
-from mcp_orchestrator.store._files import atomic_write, doc_lock
+from mcp_orchestrator.store._files import atomic_write, doc_lock, locked_fd
 from mcp_orchestrator.store.base import RunStore
 from mcp_orchestrator.store.index import RunIndex, sha
 from mcp_orchestrator.store.leases import LeaseFiles
+from mcp_orchestrator.store.slots import read_fd
 
 __all__ = ["JsonRunStore", "check_name_free"]
 
@@ -99,13 +103,17 @@ class JsonRunStore(LeaseFiles, RunIndex, RunStore):
     def update_run(self, run_id: str, change: Callable[[RunRecord], RunRecord]) -> RunRecord:
         """Read, change and write one run under its lock; drop its active marker once terminal."""
         path = self._run_path(run_id)
-        with doc_lock(path):
-            current = self._read(path, RunRecord)
-            if current is None:
-                raise NotFound("run", run_id)
+        fd = locked_fd(path)  # the document itself is locked: no lock file per run
+        if fd is None:
+            raise NotFound("run", run_id)
+        try:
+            data = read_fd(fd)
+            current = self._parse(path, data, RunRecord)
             updated = change(current)
             if updated is not current:
-                self._write(path, updated)
+                self._write(path, updated, fd=fd, data=data)
+        finally:
+            os.close(fd)
         if updated.terminal:
             (self.home / "active" / run_id).unlink(missing_ok=True)
             (self.home / "cancel" / run_id).unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from mcp_orchestrator.errors import InvalidArgument, NotFound
 from mcp_orchestrator.observability.replay import diff, effective_policy, load, replay_path
 from mcp_orchestrator.server import build_server
 from mcp_orchestrator.service.rerun import rerun
+from mcp_orchestrator.store.slots import document
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +48,7 @@ async def test_package_is_frozen_at_dispatch_and_completed_at_the_end(settings: 
         assert (outcome.status, outcome.steps[0].attempts) == ("completed", 2)
         assert outcome.steps[0].attempt_classes == ["rate_limited", None]
     for ended_run in (run, retried):  # once the service has stopped, every outcome is in the file itself
-        written = json.loads(replay_path(settings.home, ended_run.run_id).read_text())
+        written = json.loads(document(replay_path(settings.home, ended_run.run_id).read_bytes()))
         assert written["outcome"] == load(settings.home, ended_run.run_id).model_dump(mode="json")["outcome"]
         assert written["outcome"]["status"] in ("canceled", "completed")
 

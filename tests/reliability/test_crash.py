@@ -26,6 +26,7 @@ from support.servers import REPO, ServerProcess, stdio_params
 from mcp_orchestrator.contracts import RunRecord, Step, WorkerRecord, utcnow
 from mcp_orchestrator.service.orchestrator import new_run_id
 from mcp_orchestrator.store import JsonRunStore
+from mcp_orchestrator.store.slots import document
 
 
 @pytest.fixture
@@ -172,7 +173,7 @@ async def test_kill9_mid_run_then_restart_interrupts_every_run(
     assert quarantine_entries(data_home) == []
     assert_every_document_parses(data_home)
     for path in (data_home / "workers").glob("*.json"):
-        assert WorkerRecord.model_validate_json(path.read_bytes()).current_run_id is None
+        assert WorkerRecord.model_validate_json(document(path.read_bytes())).current_run_id is None
 
 
 # ---- (b) four server processes writing one data directory ------------------------------------

@@ -16,6 +16,7 @@ from mcp_orchestrator.contracts import PanicState, RunRecord, WorkerRecord, utcn
 from mcp_orchestrator.errors import Conflict, NotFound
 from mcp_orchestrator.store import JsonRunStore, RunFilter
 from mcp_orchestrator.store._files import atomic_write
+from mcp_orchestrator.store.slots import document
 
 
 @pytest.fixture
@@ -98,11 +99,17 @@ def test_failed_atomic_write_keeps_the_old_content_and_no_temp_file(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.json"]
 
 
-def test_update_run_writes_through_a_temp_file_and_keeps_the_document_valid(store: JsonRunStore) -> None:
+def test_update_run_that_outgrows_its_slots_writes_through_a_temp_file_and_keeps_the_document_valid(
+    store: JsonRunStore,
+) -> None:
     run = store.create_run(make_run(1, status="running"))
+    path = store.home / "runs" / run.run_id / "run.json"
+    before = path.stat().st_ino
     store.update_run(run.run_id, lambda r: r.model_copy(update={"summary": "x" * 10_000}))
-    raw = (store.home / "runs" / run.run_id / "run.json").read_bytes()
-    assert json.loads(raw)["summary"] == "x" * 10_000
+    raw = path.read_bytes()
+    assert path.stat().st_ino != before  # rewritten whole, with larger slots
+    assert json.loads(raw)["schemaVersion"] == 3 and json.loads(document(raw))["summary"] == "x" * 10_000
+    assert store.get_run(run.run_id).summary == "x" * 10_000
     leftovers = [p for p in (store.home / "runs" / run.run_id).iterdir() if ".tmp-" in p.name]
     assert leftovers == []
 
@@ -110,9 +117,10 @@ def test_update_run_writes_through_a_temp_file_and_keeps_the_document_valid(stor
 def test_update_run_that_changes_nothing_does_not_rewrite(store: JsonRunStore) -> None:
     run = store.create_run(make_run(1, status="running"))
     path = store.home / "runs" / run.run_id / "run.json"
-    before = path.stat().st_ino
+    before, raw = path.stat(), path.read_bytes()
     store.update_run(run.run_id, lambda r: r)
-    assert path.stat().st_ino == before
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns, path.read_bytes()) == (before.st_ino, before.st_mtime_ns, raw)
 
 
 def test_terminal_update_drops_the_active_marker(store: JsonRunStore) -> None:

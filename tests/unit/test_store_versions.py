@@ -75,7 +75,7 @@ def test_a_newer_document_is_refused_by_name_and_left_in_place(old_home: Path) -
     wdoc = json.loads(worker.read_bytes()) | {"schemaVersion": STORE_SCHEMA_VERSION + 1}  # no new field, still newer
     worker.write_text(json.dumps(wdoc))
 
-    with pytest.raises(NewerDocument, match=r"newer mcp-orchestrator \(document schema 3"):
+    with pytest.raises(NewerDocument, match=rf"newer mcp-orchestrator \(document schema {STORE_SCHEMA_VERSION + 1}"):
         store.get_run(run_id)
     with pytest.raises(NewerDocument):
         store.get_worker("writer-1")
