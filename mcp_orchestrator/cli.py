@@ -21,7 +21,7 @@ from mcp_orchestrator import __version__
 from mcp_orchestrator.cli_ops import add_commands as add_observability_commands
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ModelName, RuntimeMode
-from mcp_orchestrator.errors import OrchestratorError
+from mcp_orchestrator.errors import OrchestratorError, UsageError
 
 if TYPE_CHECKING:  # the service loads for the commands that use it: not ``serve`` (issue 15: start-up)
     from mcp_orchestrator.service import Orchestrator
@@ -89,9 +89,16 @@ def _daemon(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from mcp_orchestrator.guards import check_machine
     from mcp_orchestrator.service.temporal.worker import run_worker
 
     settings = Settings.from_env()
+    if args.machine is not None:
+        try:
+            check_machine(args.machine, "--machine")
+        except UsageError as e:
+            print(f"mcp-orchestrator worker: {e}", file=sys.stderr)
+            return 2
 
     def ready(queues: list[str]) -> None:
         print(f"worker ready on {settings.temporal.address}: {' '.join(queues)}", flush=True)
@@ -106,7 +113,7 @@ def _worker(args: argparse.Namespace) -> int:
                         return
 
                 tg.start_soon(stop)
-                await run_worker(settings, args.backend, label=args.label, on_ready=ready)
+                await run_worker(settings, args.backend, label=args.label, machine=args.machine, on_ready=ready)
 
     anyio.run(go)
     # The pollers have shut down and every step has ended. Leave without the interpreter's final garbage
@@ -260,6 +267,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a backend to serve, e.g. codex_cli/cli (repeatable; default: every one this machine can run)",
     )
     wk.add_argument("--label", help="how steps name this worker (default: worker <host>:<pid>)")
+    wk.add_argument(
+        "--machine",
+        help="this machine's name: the steps of workers spawned with this machine run here "
+        "(default: MCP_ORCHESTRATOR_MACHINE, else the hostname)",
+    )
     wk.set_defaults(func=_worker)
 
     tk = sub.add_parser("token", help="static bearer tokens for the HTTP transports")

@@ -104,6 +104,9 @@ class Settings:
     executor: str = "daemon"  # serve hands runs to the per-data-dir executor; "inline" runs them in serve
     executor_idle_seconds: float = 600.0
     engine: str = "local"  # "temporal": runs are workflows on the cluster ``temporal`` names
+    machine: str = field(
+        default_factory=lambda: _machine(None)
+    )  # this machine's name (MCP_ORCHESTRATOR_MACHINE, else the hostname): worker placement
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     @classmethod
@@ -134,6 +137,7 @@ class Settings:
         if engine == "temporal":  # the cluster executes runs: serve needs no executor of its own
             tuning["executor"] = "inline"
         tuning["temporal"] = TemporalConfig.from_env(env)
+        tuning["machine"] = _machine(env.get("MCP_ORCHESTRATOR_MACHINE"))
         return cls(
             home=home.expanduser().resolve(),
             roots=tuple(r.expanduser().resolve() for r in roots),
@@ -143,6 +147,16 @@ class Settings:
             gateway=GatewayConfig.from_env(env),
             **tuning,
         )
+
+
+def _machine(raw: str | None) -> str:
+    from mcp_orchestrator.errors import OrchestratorError
+    from mcp_orchestrator.guards import this_machine
+
+    try:
+        return this_machine(raw)
+    except OrchestratorError as e:
+        raise ValueError(f"MCP_ORCHESTRATOR_MACHINE={raw!r}: {e}") from e
 
 
 def _caps(raw: str) -> dict[str, int]:

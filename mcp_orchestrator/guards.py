@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 
 from mcp_orchestrator.errors import InvalidArgument, PathNotAllowed
 
-__all__ = ["check_agent_id", "check_name", "check_run_id", "jail_workdir"]
+__all__ = ["check_agent_id", "check_machine", "check_name", "check_run_id", "jail_workdir", "this_machine"]
 
 _AGENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Names become file names: no leading dot, so "." and ".." can never appear.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _RUN_ID = re.compile(r"run_[0-9a-f]{12}[0-9a-f]{8}")
+_MACHINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # a task queue name's suffix: short, no "@" or "/"
 _MAX_PATH = 4096  # PATH_MAX: no longer path can name a directory
 
 
@@ -42,6 +44,30 @@ def check_name(value: object, field: str = "name") -> str:
             hint="Choose a short name such as 'writer-1'.",
         )
     return value
+
+
+def check_machine(value: object, field: str = "machine") -> str:
+    """Return ``value`` if it is a valid machine name (a worker process's placement), else ``InvalidArgument``."""
+    if not isinstance(value, str) or not _MACHINE.fullmatch(value):
+        raise InvalidArgument(
+            field,
+            f"{_show(str(value), 80)} is not a machine name: 1-63 characters of A-Z a-z 0-9 . _ -, "
+            "starting with a letter or digit",
+            hint="Use the name the machine's `mcp-orchestrator worker --machine NAME` serves, e.g. 'build-1'.",
+        )
+    return value
+
+
+def this_machine(configured: str | None = None) -> str:
+    """This machine's name: ``configured`` (``MCP_ORCHESTRATOR_MACHINE``), else the hostname (its first label
+    when the whole name is too long or not a valid machine name)."""
+    if configured:
+        return check_machine(configured, "MCP_ORCHESTRATOR_MACHINE")
+    host = socket.gethostname()
+    if _MACHINE.fullmatch(host):
+        return host
+    label = host.split(".", 1)[0][:63]
+    return label if _MACHINE.fullmatch(label) else "localhost"
 
 
 def check_run_id(value: object, field: str = "runId") -> str:

@@ -64,6 +64,7 @@ class Worker(Contract):
     model_name: str | None = None
     session_id: str | None = None
     runtime_status: Literal["ready", "unavailable"] | None = None
+    machine: str | None = None  # pinned: its steps run on worker processes of this machine only (Temporal)
 
 
 class RuntimeInfo(Contract):

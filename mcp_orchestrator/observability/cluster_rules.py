@@ -2,7 +2,9 @@
 that does not answer.
 
 The input is the cluster view the service reads from Temporal (``describe_task_queue`` of the deployment's
-queues: the runs queue, the workspace queue and one step queue per backend of this data directory's workers).
+queues: the runs queue, the workspace queue and one step queue per backend of this data directory's workers;
+a backend of workers pinned to a machine by that machine's queue, ``<queue>@<machine>``, beside its workspace
+queue).
 Each finding comes with the command that fixes it, like every other rule.
 """
 
@@ -40,26 +42,32 @@ def cluster_actions(cluster: dict[str, Any] | None) -> list[Action]:
     for name, q in sorted(queues.items()):
         if "error" in q:
             continue
-        backend = _backend(name)
+        base, _, machine = name.partition("@")
+        backend = _backend(base)
         backlog, age = int(q.get("backlog", 0)), int(q.get("backlogAgeMs", 0))
         evidence = {"taskQueue": name, "pollers": q.get("pollers", []), "backlog": backlog, "backlogAgeMs": age}
-        start = "mcp-orchestrator worker" + (f" --backend {backend}" if backend else "")
+        key = f"{backend}@{machine}" if backend and machine else backend or name  # the action's id
+        start = "mcp-orchestrator worker" + (f" --machine {machine}" if machine else "")
+        start += f" --backend {backend}" if backend else ""
         if not q.get("pollers"):
             what = f"backend {backend}" if backend else f"task queue {name}"
+            who = "no worker process" + (f" of machine {machine}" if machine else "")
             out.append(
                 Action(
-                    id=f"cluster.no_workers.{backend or name}",
+                    id=f"cluster.no_workers.{key}",
                     severity="error" if backlog else "warn",
-                    rationale=f"no worker process polls {what} on {where}: its runs wait"
+                    rationale=f"{who} polls {what} on {where}: its runs wait"
                     + (f" ({backlog} task(s) queued)." if backlog else " as soon as one is dispatched."),
                     evidence=evidence,
-                    command=f"{start}   # on a machine that can run it, with MCP_ORCHESTRATOR_ENGINE=temporal",
+                    command=f"{start}   # on "
+                    + (f"machine {machine}" if machine else "a machine that can run it")
+                    + ", with MCP_ORCHESTRATOR_ENGINE=temporal",
                 )
             )
         elif backlog and age >= BACKLOG_AGE_WARN_MS:
             out.append(
                 Action(
-                    id=f"cluster.backlog.{backend or name}",
+                    id=f"cluster.backlog.{key}",
                     severity="warn",
                     rationale=f"{backlog} task(s) on {name} wait {age / 1000:.0f} s for one of "
                     f"{len(q['pollers'])} worker(s): add worker processes or raise their caps.",

@@ -131,8 +131,9 @@ async def spawn_worker(
     timeoutSeconds: float | None = None,
     stallSeconds: float | None = None,
     modelName: str | None = None,
+    machine: str | None = None,
 ) -> Worker:
-    """Create a named worker (model mock needs no key); workdir must be under an allowed root."""
+    """Create a named worker (mock needs no key); workdir under an allowed root."""
     act_as(agentId)
     if role is not None and not (1 <= len(role) <= 64 and role.replace("_", "").replace("-", "").isalnum()):
         raise InvalidArgument("role", "must be 1-64 letters, digits, - or _", hint="e.g. 'writer' or 'reviewer'.")
@@ -151,13 +152,14 @@ async def spawn_worker(
         timeout_seconds=timeoutSeconds,
         stall_seconds=stallSeconds,
         model_name=modelName,
+        machine=machine,
     )
     return worker.to_wire()
 
 
 @_tool_errors
 async def list_workers(ctx: Ctx, status: Literal["idle", "busy", "stopped"] | None = None) -> WorkerList:
-    """Workers, optionally by status; runtimeStatus: can its runtime run now."""
+    """Workers, optionally by status; runtimeStatus: can it run now."""
     orch = _orch(ctx)
     who = require("runs:read")
     workers = [w for w in await orch.list_workers(status) if who is None or who.sees(w.owner_agent_id)]
@@ -170,7 +172,7 @@ def _run(run: Run, detail: Detail | None) -> Run | RunView:
 
 @_tool_errors
 async def runtimes(ctx: Ctx, detail: Detail | None = None) -> RuntimeList | RuntimeSummary:
-    """Runtime adapters: ready or not, version, how to fix. detail full adds capabilities."""
+    """Runtime adapters: ready or not, version, how to fix. detail full: capabilities."""
     require("runs:read")
     found = await _orch(ctx).io(describe_runtimes)
     return RuntimeList(runtimes=found) if detail == "full" else runtime_summary(found)
@@ -178,7 +180,7 @@ async def runtimes(ctx: Ctx, detail: Detail | None = None) -> RuntimeList | Runt
 
 @_tool_errors
 async def readiness(ctx: Ctx, detail: Detail | None = None) -> ReadinessReport | ReadinessSummary:
-    """Probe CLIs, SDKs, store, server, workers: problems first, with fixes; detail full adds evidence."""
+    """Probe CLIs, SDKs, store, server, workers: problems first, with fixes; detail full: evidence."""
     require("runs:read")
     server = ctx.mcp_server
 
@@ -200,7 +202,7 @@ async def _diagnosis(ctx: Ctx, kind: Kind, window: int) -> Diagnosis:
 
 @_tool_errors
 async def diag(ctx: Ctx, window: int = 50) -> Diagnosis:
-    """Anomalies in the last `window` runs (on Temporal, also the cluster), with evidence and a fix."""
+    """Anomalies in the last `window` runs (and the Temporal cluster), with evidence and a fix."""
     return await _diagnosis(ctx, "diag", window)
 
 
@@ -281,7 +283,7 @@ def _progress(ctx: Ctx) -> Callable[[RunEvent], Awaitable[None]]:
 
 @_tool_errors
 async def get_run(runId: str, ctx: Ctx, waitSeconds: float = 0, detail: Detail | None = None) -> Run | RunView:
-    """A run as dispatch_task returns it; waitSeconds > 0 first waits for its end."""
+    """A run as dispatch_task returns it; waitSeconds > 0 waits for its end."""
     wait, orch = _wait(waitSeconds), _orch(ctx)
     if caller() is None:
         return _run((await orch.wait_run(runId, wait, _progress(ctx))).to_wire(), detail)
@@ -302,7 +304,7 @@ async def list_worker_runs(
     limit: int = 20,
     cursor: str | None = None,
 ) -> RunList:
-    """Runs newest first; pass nextCursor as cursor for the next page."""
+    """Runs newest first; pass nextCursor as cursor for more."""
     if not 1 <= limit <= 200:
         raise InvalidArgument("limit", "must be between 1 and 200", hint="Page with cursor instead.")
     if strategy is not None and strategy not in STRATEGIES:
@@ -319,7 +321,7 @@ async def list_worker_runs(
 
 @_tool_errors
 async def scheduler(ctx: Ctx) -> SchedulerView:
-    """Queue depth per priority, running steps, oldest wait, throughput, per live server."""
+    """Queue depth per priority, running steps, oldest wait, throughput per live server."""
     require("runs:read")
     return await _orch(ctx).scheduler_overview()
 
@@ -340,7 +342,7 @@ async def cancel_run(agentId: str, runId: str, ctx: Ctx, detail: Detail | None =
 @_tool_errors
 @_audited
 async def panic(agentId: str, reason: str, ctx: Ctx) -> PanicState:
-    """Emergency stop: cancels running steps; writes are refused until `mcp-orchestrator panic off`."""
+    """Emergency stop: cancels running steps; refuses writes until `mcp-orchestrator panic off`."""
     act_as(agentId)
     return await _orch(ctx).panic(agentId, reason)
 

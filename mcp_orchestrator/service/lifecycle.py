@@ -26,6 +26,7 @@ from mcp_orchestrator.errors import InvalidArgument, NotFound, OrchestratorError
 from mcp_orchestrator.observability.replay import record_dispatch
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.execution import RunExecution, execute_run
+from mcp_orchestrator.service.placement import check_placement
 from mcp_orchestrator.service.policy import select_runtime
 from mcp_orchestrator.service.run_reads import RunReads
 from mcp_orchestrator.strategies import discard_run_worktrees, get_strategy
@@ -85,6 +86,8 @@ class RunLifecycle(RunReads):
             owner = None if temporal else self.process if self.executor is None else await self.executor.admit(priority)
             candidates = await self._candidates(agent, workers)
             chosen = plan.select_workers(candidates)
+            if temporal:  # one machine here: a local plan is always placed alike
+                check_placement(plan.name, chosen)
             if runtime_mode is not None:
                 for w in chosen:  # refuses a mode that cannot run a chosen worker's model, listing the valid ones
                     select_runtime(w.model, runtime_mode, None)

@@ -13,6 +13,7 @@ from mcp_orchestrator.contracts import (
 from mcp_orchestrator.errors import Forbidden, InvalidArgument
 from mcp_orchestrator.guards import check_name, jail_workdir
 from mcp_orchestrator.service.panic_guard import PanicGuard
+from mcp_orchestrator.service.placement import check_placeable, remote_workdir
 from mcp_orchestrator.service.policy import select_runtime
 
 __all__ = ["WorkerRegistry"]
@@ -34,8 +35,9 @@ class WorkerRegistry(PanicGuard):
         timeout_seconds: float | None = None,
         stall_seconds: float | None = None,
         model_name: str | None = None,
+        machine: str | None = None,
     ) -> WorkerRecord:
-        """Create a worker owned by ``agent_id``."""
+        """Create a worker owned by ``agent_id``; ``machine`` pins its steps to that machine's worker processes."""
         agent = await self.guard_write(agent_id)
         check_name(name)
         mode = select_runtime(model, runtime_mode, self.settings.default_runtime)
@@ -43,7 +45,12 @@ class WorkerRegistry(PanicGuard):
             raise InvalidArgument(
                 "fallbackPolicy", f"unknown policy {fallback_policy!r}", hint="Use on_error or never."
             )
-        path = jail_workdir(workdir, self.settings.roots)
+        if machine is not None:
+            check_placeable(machine, self.settings)
+        if machine is not None and machine != self.settings.machine:  # its path there: that machine jails it
+            path = remote_workdir(workdir, machine)
+        else:
+            path = jail_workdir(workdir, self.settings.roots)
         worker = WorkerRecord(
             name=name,
             model=model,
@@ -56,6 +63,7 @@ class WorkerRegistry(PanicGuard):
             timeout_seconds=timeout_seconds,
             stall_seconds=stall_seconds,
             model_name=model_name,
+            machine=machine,
         )
         if self._shared:
             from mcp_orchestrator.service.temporal import registry

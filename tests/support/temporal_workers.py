@@ -72,9 +72,13 @@ def worker_process(
     backends: list[str] | None = None,
     *,
     extra_env: dict[str, str] | None = None,
+    machine: str | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """A worker process, started and polling (it prints its ready line), stopped with SIGTERM afterwards."""
+    """A worker process, started and polling (it prints its ready line), stopped with SIGTERM afterwards;
+    ``machine``: its ``--machine`` (else the hostname)."""
     argv = [sys.executable, "-m", "mcp_orchestrator", "worker"]
+    if machine is not None:
+        argv += ["--machine", machine]
     for backend in backends or MOCK_BACKENDS:
         argv += ["--backend", backend]
     home.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ __all__ = [
     "RUN_WORKFLOW",
     "STOP_SIGNAL",
     "connect",
+    "queue_machine",
     "runs_queue",
     "step_queue",
     "task_priority",
@@ -37,14 +38,25 @@ def runs_queue(cfg: TemporalConfig) -> str:
     return f"{cfg.task_queue_prefix}.runs"
 
 
-def step_queue(cfg: TemporalConfig, model: str, runtime: str) -> str:
-    """The task queue of one backend's step attempts, e.g. ``mcp-orchestrator.codex_cli.cli``."""
-    return f"{cfg.task_queue_prefix}.{model}.{runtime}"
+def step_queue(cfg: TemporalConfig | str, model: str, runtime: str, machine: str | None = None) -> str:
+    """The task queue of one backend's step attempts, e.g. ``mcp-orchestrator.codex_cli.cli``; with ``machine``,
+    that machine's own (``mcp-orchestrator.codex_cli.cli@build-1``: only its worker processes poll it)."""
+    return f"{_prefix(cfg)}.{model}.{runtime}" + (f"@{machine}" if machine else "")
 
 
-def workspace_queue(cfg: TemporalConfig) -> str:
-    """The task queue of git workspace operations (multi-writer strategies)."""
-    return f"{cfg.task_queue_prefix}.workspace"
+def workspace_queue(cfg: TemporalConfig | str, machine: str | None = None) -> str:
+    """The task queue of git workspace operations (multi-writer strategies); with ``machine``, that machine's."""
+    return f"{_prefix(cfg)}.workspace" + (f"@{machine}" if machine else "")
+
+
+def queue_machine(queue: str) -> tuple[str, str | None]:
+    """``<queue>@<machine>`` -> (queue, machine); a shared queue -> (queue, None)."""
+    base, at, machine = queue.partition("@")
+    return base, (machine if at else None)
+
+
+def _prefix(cfg: TemporalConfig | str) -> str:
+    return cfg if isinstance(cfg, str) else cfg.task_queue_prefix
 
 
 def _read(path: Path | None, what: str) -> bytes | None:

@@ -243,15 +243,18 @@ class TemporalEngine(ExecutionEngine):
                 log.warning("run %s: cancel not delivered: %s", found.id, e)
         return count
 
-    async def cluster_view(self, backends: list[tuple[str, str]]) -> dict[str, Any]:
-        """The deployment's task queues on the cluster: who polls each, and its backlog."""
+    async def cluster_view(self, backends: list[tuple[str, str, str | None]]) -> dict[str, Any]:
+        """The deployment's task queues on the cluster: who polls each, and its backlog; a backend of pinned
+        workers (machine set) by its machine's queue, with that machine's workspace queue."""
         from temporalio.api.enums.v1 import TaskQueueType
         from temporalio.api.taskqueue.v1 import TaskQueue
         from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+        activity = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
         wanted = [(runs_queue(self.cfg), TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)]
-        wanted += [(workspace_queue(self.cfg), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)]
-        wanted += [(step_queue(self.cfg, m, r), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY) for m, r in backends]
+        wanted += [(workspace_queue(self.cfg), activity)]
+        wanted += [(workspace_queue(self.cfg, machine), activity) for _, _, machine in backends if machine]
+        wanted += [(step_queue(self.cfg, m, r, machine), activity) for m, r, machine in backends]
         queues: dict[str, Any] = {}
         for name, kind in dict.fromkeys(wanted):
             request = DescribeTaskQueueRequest(

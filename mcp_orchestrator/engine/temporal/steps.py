@@ -14,6 +14,7 @@ moves its spool into the step's output.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -83,9 +84,11 @@ def failure_error(failure_class: str, message: str, output_bytes: int = 0, exit_
 class StepActivities:
     """The activities a worker process serves, with the runtimes it has loaded."""
 
-    def __init__(self, settings: Settings, label: str) -> None:
+    def __init__(self, settings: Settings, label: str, caps: dict[str, int] | None = None) -> None:
         self.settings = settings
         self.label = label
+        # A backend's cap across its queues (the shared one and this machine's): one limiter per backend.
+        self._caps = {backend: anyio.CapacityLimiter(cap) for backend, cap in (caps or {}).items()}
         self.store = JsonRunStore(settings.home, fsync=settings.fsync)
         self._runtimes: dict[str, WorkerRuntime] = {}
         self._client: Client | None = None
@@ -158,10 +161,12 @@ class StepActivities:
                         await anyio.sleep(0.2 if not told else 1.0)
 
                 tg.start_soon(beat)
+                cap = self._caps.get(f"{spec.worker.model}/{spec.runtime_mode}")
                 try:  # caught here, inside the group: it must leave the group as itself, not in a group
-                    outcome = await execute_step(
-                        runtime, ctx, total_seconds=spec.timeout_seconds, stall=spec.stall_seconds
-                    )
+                    async with cap if cap is not None else contextlib.nullcontext():
+                        outcome = await execute_step(
+                            runtime, ctx, total_seconds=spec.timeout_seconds, stall=spec.stall_seconds
+                        )
                 except RunFailure as e:
                     failure = e
                 finally:

@@ -6,7 +6,9 @@ this run's attempts only (a server's are its process's memory, and the steps do 
 attempt is an activity on its backend's queue, admitted by the run's budget and its breaker. A failure of a
 fallback-safe class (after the retries its class allows) moves the step to the next candidate, once, and the
 step records it (``fallbackFrom``, an attempt per runtime); it goes only to a candidate whose queue a worker
-process polls (``probe.py``). A first candidate that no worker process polls fails ``unavailable`` at once and
+process polls (``probe.py``). A worker pinned to a machine has every attempt on that machine's queues
+(``<queue>@<machine>``); one that no worker process of the machine polls fails ``unavailable`` at once.
+A first candidate that no worker process polls fails ``unavailable`` at once and
 falls back, when another candidate is polled; when none is, the step waits on its own queue (``queue_seconds``).
 A hedged step races its candidates (``race.py``: ``gateway.hedge``'s rules, on workflow time): the next one
 starts after the delay unless a running one has output (its activity's ``OUTPUT_SIGNAL``); the first success wins, the
@@ -40,7 +42,7 @@ from mcp_orchestrator.contracts import (
     WorkerRecord,
 )
 from mcp_orchestrator.engine.spec import RunSpec
-from mcp_orchestrator.engine.temporal.client import task_priority
+from mcp_orchestrator.engine.temporal.client import step_queue, task_priority
 from mcp_orchestrator.engine.temporal.probe import POLLED_ACTIVITY
 from mcp_orchestrator.engine.temporal.steps import STEP_ACTIVITY, StepResult, StepSpec
 from mcp_orchestrator.errors import RunFailure
@@ -226,6 +228,12 @@ class WorkflowAttempts:
         queue = self._queue(worker, mode)
 
         async def run() -> StepResult:
+            if worker.machine and not await self._polled(queue):  # pinned: no wait for a machine nobody serves
+                hint = f"start one there with `mcp-orchestrator worker --machine {worker.machine} --backend "
+                hint += f"{worker.model}/{mode}`"
+                raise _Failed(
+                    ("unavailable", f"no worker process on machine {worker.machine} polls {queue} ({hint})"), -1
+                )
             if not step.fallback_from and await self._unpolled(route, worker, mode):
                 hint = f"start one with --backend {worker.model}/{mode}"
                 raise _Failed(("unavailable", f"no worker process polls {queue} ({hint})"), -1)
@@ -270,7 +278,8 @@ class WorkflowAttempts:
         return None
 
     def _queue(self, worker: WorkerRecord, mode: RuntimeMode) -> str:
-        return f"{self.prefix}.{worker.model}.{mode}"
+        """The backend's queue; a pinned worker's is its machine's (every attempt, retry, fallback and hedge)."""
+        return step_queue(self.prefix, worker.model, mode, worker.machine)
 
     async def _polled(self, queue: str) -> bool:
         if not workflow.patched(PROBE_PATCH):  # a run started before workers asked: replayed as it ran

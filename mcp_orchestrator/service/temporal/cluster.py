@@ -16,9 +16,11 @@ from mcp_orchestrator.errors import OrchestratorError
 __all__ = ["backends_of", "read_cluster"]
 
 
-def backends_of(workers: list[WorkerRecord]) -> list[tuple[str, str]]:
-    """The (model, runtime) backends of the workers that can still take work."""
-    return sorted({(w.model, w.runtime_mode) for w in workers if w.status != "stopped"})
+def backends_of(workers: list[WorkerRecord]) -> list[tuple[str, str, str | None]]:
+    """The (model, runtime, machine) backends of the workers that can still take work (machine ``None``: the
+    shared queue of an unpinned worker)."""
+    found = {(w.model, w.runtime_mode, w.machine) for w in workers if w.status != "stopped"}
+    return sorted(found, key=lambda b: (b[0], b[1], b[2] or ""))
 
 
 async def read_cluster(settings: Settings, workers: list[WorkerRecord]) -> dict[str, Any]:

@@ -5,6 +5,12 @@ multi-writer plans) and one task queue per backend it serves (``<prefix>.<model>
 with the backend's cap as its ``max_concurrent_activities``. Start as many as you like, on any machine:
 each runs steps in workdirs inside its own ``MCP_ORCHESTRATOR_ROOTS`` and spools their output in its
 own data directory.
+
+A worker process has a machine name (``--machine``, else ``MCP_ORCHESTRATOR_MACHINE``, else the hostname).
+Besides the shared queues it polls its machine's own: ``<prefix>.<model>.<runtime>@<machine>`` per backend
+and ``<prefix>.workspace@<machine>``, where the steps and workspace operations of workers pinned to that
+machine (``spawn_worker.machine``) go. Those pollers are few (one concurrent poll each), and a backend's cap
+holds across both of its queues: the activities share one limiter per backend (``StepActivities``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from mcp_orchestrator.engine.temporal.keys import KeyWorkflow
 from mcp_orchestrator.engine.temporal.probe import QueueProbe
 from mcp_orchestrator.engine.temporal.steps import StepActivities
 from mcp_orchestrator.errors import InvalidArgument
+from mcp_orchestrator.guards import check_machine
 from mcp_orchestrator.service.temporal.workflow import RunWorkflow
 from mcp_orchestrator.service.temporal.workspace import WorkspaceActivity
 
@@ -66,14 +73,17 @@ async def run_worker(
     backends: list[str] | None = None,
     *,
     label: str | None = None,
+    machine: str | None = None,
     on_ready: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Serve runs and steps until cancelled (SIGTERM/SIGINT cancel it through the CLI)."""
     cfg = settings.temporal
     pairs = parse_backends(backends or default_backends())
+    machine = check_machine(machine) if machine else settings.machine
     label = label or f"worker {socket.gethostname()}:{os.getpid()}"
     client = await connect(cfg)
-    steps = StepActivities(settings, label)
+    caps = {f"{m}/{r}": settings.backend_caps.get(f"{m}/{r}", settings.backend_caps.get(r, 4)) for m, r in pairs}
+    steps = StepActivities(settings, label, caps)
     workspace = WorkspaceActivity(settings.roots)
     identity = f"{label} ({settings.home})"
     pollers = [
@@ -88,20 +98,34 @@ async def run_worker(
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         ),
         Worker(client, task_queue=workspace_queue(cfg), activities=[workspace.workspace], identity=identity),
+        Worker(  # this machine's: one poll at a time is enough for the few pinned workers' git operations
+            client,
+            task_queue=workspace_queue(cfg, machine),
+            activities=[workspace.workspace],
+            identity=identity,
+            max_concurrent_activity_task_polls=1,
+        ),
     ]
-    queues = [runs_queue(cfg), workspace_queue(cfg)]
+    queues = [runs_queue(cfg), workspace_queue(cfg), workspace_queue(cfg, machine)]
     for model, runtime in pairs:
-        cap = settings.backend_caps.get(f"{model}/{runtime}", settings.backend_caps.get(runtime, 4))
-        queue = step_queue(cfg, model, runtime)
-        queues.append(queue)
-        pollers.append(
-            Worker(client, task_queue=queue, activities=[steps.step], max_concurrent_activities=cap, identity=identity)
-        )
+        cap = caps[f"{model}/{runtime}"]
+        for queue, polls in ((step_queue(cfg, model, runtime), 5), (step_queue(cfg, model, runtime, machine), 1)):
+            queues.append(queue)
+            pollers.append(
+                Worker(
+                    client,
+                    task_queue=queue,
+                    activities=[steps.step],
+                    max_concurrent_activities=cap,
+                    max_concurrent_activity_task_polls=min(polls, cap),
+                    identity=identity,
+                )
+            )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(steps.aclose)
         for poller in pollers:
             await stack.enter_async_context(poller)
-        log.info("%s: polling %s", label, ", ".join(queues))
+        log.info("%s (machine %s): polling %s", label, machine, ", ".join(queues))
         if on_ready is not None:
             on_ready(queues)
         await anyio.sleep_forever()

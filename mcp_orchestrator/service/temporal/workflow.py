@@ -2,8 +2,9 @@
 
 The workflow holds the run's record (queried by the servers that follow it, returned when it ends) and
 drives the run's strategy through a ``StrategyContext`` whose ``run_step`` executes the step on the task
-queue of its backend (``<prefix>.<model>.<runtime>``) and whose workspace operations execute on the
-workspace queue. Everything the plan decides is replayed from the workflow's history; the plan code
+queue of its backend (``<prefix>.<model>.<runtime>``, ``...@<machine>`` for a pinned worker) and whose
+workspace operations execute on the workspace queue (the machine's, when the plan's workers are pinned).
+Everything the plan decides is replayed from the workflow's history; the plan code
 itself does no I/O here. Step retries follow the orchestrator's policy (transient classes, attempts,
 jittered back-off from the workflow's deterministic random), not Temporal's: a step whose worker died
 (its heartbeat timed out) is ``interrupted`` and never run again, since a coding agent may have
@@ -28,10 +29,11 @@ from temporalio.common import RetryPolicy as TemporalRetry
 
 from mcp_orchestrator.contracts import RunRecord, Step, WorkerRecord
 from mcp_orchestrator.engine.spec import RunSpec
-from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, STOP_SIGNAL
+from mcp_orchestrator.engine.temporal.client import RUN_QUERY, RUN_WORKFLOW, STOP_SIGNAL, workspace_queue
 from mcp_orchestrator.engine.temporal.steps import OUTPUT_SIGNAL, StepResult
 from mcp_orchestrator.engine.temporal.visibility import BUSY, STATUS
 from mcp_orchestrator.service.execution import run_outcome
+from mcp_orchestrator.service.placement import plan_machine
 from mcp_orchestrator.service.temporal.attempts import WorkflowAttempts
 from mcp_orchestrator.service.temporal.workspace import WORKSPACE_ACTIVITY, WorkspaceCall, raise_from
 from mcp_orchestrator.strategies import StrategyOptions, StrategyResult, get_strategy
@@ -61,11 +63,12 @@ class _Context(WorkflowAttempts):
         self.flow.put_step(step)
 
     async def workspace(self, name: str, args: list[Any]) -> Any:
-        """Run a git workspace operation on the workspace queue; its errors come back by type."""
+        """Run a git workspace operation on the workspace queue (the plan's machine's, when its workers are
+        pinned); its errors come back by type."""
         answer = await workflow.execute_activity(
             WORKSPACE_ACTIVITY,
             WorkspaceCall(name=name, args=encode(args)),
-            task_queue=f"{self.prefix}.workspace",
+            task_queue=workspace_queue(self.prefix, plan_machine(list(self.spec.workers))),
             start_to_close_timeout=timedelta(minutes=5),
             schedule_to_start_timeout=timedelta(seconds=self.spec.policy.queue_seconds),
             retry_policy=_ONCE,
