@@ -57,7 +57,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if args.transport == "stdio":
-        build_server(settings, front_end=settings.executor == "daemon").run()
+        from mcp_orchestrator.server.stdio import run_stdio
+
+        anyio.run(run_stdio, build_server(settings, front_end=settings.executor == "daemon"))
     else:
         from mcp_orchestrator.server.auth.commands import exposure_from_args
         from mcp_orchestrator.server.http import serve_http
