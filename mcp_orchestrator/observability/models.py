@@ -144,6 +144,7 @@ class WorkerProfile(Contract):
     timeout_seconds: float | None = None
     stall_seconds: float | None = None
     model_name: str | None = None
+    machine: str | None = None  # where its steps run (issue 14: placement); None: any machine
 
 
 class ReplayRequest(Contract):

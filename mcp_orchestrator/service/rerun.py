@@ -34,6 +34,7 @@ async def _worker_for(orch: Orchestrator, agent: str, profile: WorkerProfile) ->
         timeout_seconds=profile.timeout_seconds,
         stall_seconds=profile.stall_seconds,
         model_name=profile.model_name,
+        machine=profile.machine,
     )
     return name
 

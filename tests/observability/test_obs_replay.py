@@ -77,6 +77,17 @@ async def test_rerun_reproduces_the_path_and_diff_shows_deltas(settings: Setting
         assert delta["steps[0].attempts"] == (2, 1)
 
 
+async def test_a_rerun_keeps_the_workers_machine(settings: Settings) -> None:
+    async with running(settings) as orch:
+        await orch.spawn_worker("a", "pinned", "mock", machine=settings.machine)
+        original = await dispatch_and_wait(orch, "pinned", "pinned work")
+        assert load(settings.home, original.run_id).request.workers[0].machine == settings.machine
+        await orch.stop_worker("a", "pinned")
+        again = await orch.wait_run((await rerun(orch, original.run_id)).run_id, 30)
+        (name,) = again.workers
+        assert name.startswith("pinned-r") and (await orch.io(orch.store.get_worker, name)).machine == settings.machine
+
+
 def test_policy_version_hashes_what_decides_the_path(settings: Settings) -> None:
     def worker(name: str, policy: str = "on_error") -> WorkerRecord:
         return WorkerRecord(
