@@ -14,8 +14,9 @@ durable before the write began; a version never becomes visible until it is whol
 outgrows its slots, or one of an older format, is written whole into a new file with larger slots
 (temporary file, fsync, rename), as before.
 
-The file's mtime moves forward on every change (a write that the clock would leave at the same
-nanosecond sets it one more), so (mtime, size) still tells a reader that a document changed.
+The file's mtime moves forward on every change, set again once the new version is whole (the kernel stamps it
+as the write begins, when a reader may still read the version before), so (mtime, size) still tells a reader
+that a document changed, and a reader that stats before it reads never keeps a stamp with an older version.
 
 An older release (format 2) parses the whole file as JSON, sees ``schemaVersion`` 3 and refuses the
 document by name (``NewerDocument``) without quarantining it; only while a slot is half-written (or after
@@ -25,6 +26,7 @@ a crash tore one) does the file not parse as JSON for such a release.
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,9 +138,10 @@ def write_in_place(fd: int, current: Slots, doc: bytes, *, fsync: bool) -> bool:
     while data:
         n = os.pwrite(fd, data, offset)
         data, offset = data[n:], offset + n
+    # The kernel stamps the mtime as the write begins: a reader that stats then reads meanwhile may see the new
+    # stamp with the old version. So the stamp moves on again once the version is whole (and past a coarse clock).
     after = os.fstat(fd)
-    if after.st_mtime_ns <= before:  # a coarse clock: make the change visible to (mtime, size) checks
-        os.utime(fd, ns=(after.st_atime_ns, before + 1))
+    os.utime(fd, ns=(after.st_atime_ns, max(time.time_ns(), after.st_mtime_ns + 1, before + 1)))
     if fsync:
         os.fdatasync(fd)
     return True
