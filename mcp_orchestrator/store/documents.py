@@ -111,13 +111,8 @@ class DocumentFiles:
         payload = doc.model_dump_json().encode()
         if fd is None:
             slots.put(path, payload, fsync=self.fsync)
-            return
-        try:
-            current = slots.parse(data)
-        except slots.TornDocument:
-            current = None
-        if current is None or not slots.write_in_place(fd, current, payload, fsync=self.fsync):
-            atomic_write(path, slots.file_bytes(payload, current.seq + 1 if current else 1), fsync=self.fsync)
+        else:
+            slots.put_open(path, fd, data, payload, fsync=self.fsync)
 
     def quarantine(self, path: Path, reason: str) -> Path | None:
         """Move a corrupt or half-written document aside, with its reason; never delete it."""

@@ -33,7 +33,18 @@ from pathlib import Path
 
 from mcp_orchestrator.store._files import atomic_write
 
-__all__ = ["FORMAT", "Slots", "TornDocument", "document", "file_bytes", "parse", "put", "read_fd", "write_in_place"]
+__all__ = [
+    "FORMAT",
+    "Slots",
+    "TornDocument",
+    "document",
+    "file_bytes",
+    "parse",
+    "put",
+    "put_open",
+    "read_fd",
+    "write_in_place",
+]
 
 FORMAT = 3
 _HEAD = b'{"schemaVersion":3,"slotBytes":"'
@@ -157,12 +168,19 @@ def put(path: Path, doc: bytes, *, fsync: bool) -> None:
         atomic_write(path, file_bytes(doc), fsync=fsync)
         return
     try:
-        current = _parse_fd(fd)
-        if current is not None and write_in_place(fd, current, doc, fsync=fsync):
-            return
+        put_open(path, fd, read_fd(fd), doc, fsync=fsync)
     finally:
         os.close(fd)
-    atomic_write(path, file_bytes(doc, current.seq + 1 if current else 1), fsync=fsync)
+
+
+def put_open(path: Path, fd: int, data: bytes, doc: bytes, *, fsync: bool) -> None:
+    """``put`` for a document the caller has open as ``fd`` (under its lock) and has read as ``data``."""
+    try:
+        current = parse(data)
+    except TornDocument:
+        current = None  # rewritten whole: the caller decided what the document is
+    if current is None or not write_in_place(fd, current, doc, fsync=fsync):
+        atomic_write(path, file_bytes(doc, current.seq + 1 if current else 1), fsync=fsync)
 
 
 def read_fd(fd: int) -> bytes:
@@ -176,10 +194,3 @@ def read_fd(fd: int) -> bytes:
             return b"".join(chunks)
         chunks.append(chunk)
         offset += len(chunk)
-
-
-def _parse_fd(fd: int) -> Slots | None:
-    try:
-        return parse(read_fd(fd))
-    except TornDocument:
-        return None  # rewritten whole: the caller decided what the document is
