@@ -53,6 +53,17 @@ def _records(req: dict[str, Any]) -> tuple[RunRecord | None, list[WorkerRecord] 
     return run, workers
 
 
+def _pending(first: RunEvent, events: MemoryObjectReceiveStream[RunEvent]) -> list[RunEvent]:
+    """``first`` and the events already waiting behind it, up to the run's end."""
+    batch = [first]
+    while batch[-1].kind != "run_ended":
+        try:
+            batch.append(events.receive_nowait())
+        except (anyio.WouldBlock, anyio.EndOfStream):
+            break
+    return batch
+
+
 class _Executor:
     """The socket side of a running executor."""
 
@@ -145,9 +156,10 @@ class _Executor:
             check = True
             with anyio.move_on_after(SWEEP_SECONDS):
                 async for event in events:
-                    line = {"kind": event.kind, "message": event.message}
-                    await stream.send(json.dumps(line).encode() + b"\n")
-                    if event.kind == "run_ended":
+                    batch = _pending(event, events)  # a burst goes in one write: one wake-up at the front end
+                    await stream.send(b"".join(json.dumps({"kind": e.kind, "message": e.message}).encode() + b"\n"
+                                               for e in batch))  # fmt: skip
+                    if batch[-1].kind == "run_ended":
                         return
 
     def queues(self) -> dict[str, Any]:

@@ -142,6 +142,7 @@ class ExecutorLink:
         self._owner: ProcessRef | None = None  # the executor's identity, queue depths and limits, as last told
         self._depth: dict[str, int] = {}
         self._limits: dict[str, int] = {}
+        self._claims = 0  # claims sent and not answered yet
 
     # ---- starting ---------------------------------------------------------------------------
 
@@ -242,11 +243,14 @@ class ExecutorLink:
         }
         if publish is not None:
             payload["watch"] = True
+        self._claims += 1
         try:
             answer, stream, lines = await self.call_open(payload)
         except Unavailable:
             self._owner = None
             raise
+        finally:
+            self._claims -= 1
         self._remember(answer)
         ok = bool(answer.get("ok"))
         if publish is None or not ok:
@@ -266,7 +270,8 @@ class ExecutorLink:
         if "owner" in answer:
             self._owner = ProcessRef.model_validate(answer["owner"])
         if isinstance(answer.get("depth"), dict) and isinstance(answer.get("limits"), dict):
-            self._depth = {str(k): int(v) for k, v in answer["depth"].items()}
+            # Claims still on their way (handed over in the background) are not in this report yet: counted in.
+            self._depth = {str(k): int(v) + self._claims for k, v in answer["depth"].items()}
             self._limits = {str(k): int(v) for k, v in answer["limits"].items()}
 
     async def watch(self, run_id: str, publish: Callable[[Any], None]) -> None:

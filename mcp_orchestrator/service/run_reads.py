@@ -39,16 +39,23 @@ class RunReads(WorkerRegistry):
                 raise
             return found
 
+    async def _read_run(self, run_id: str) -> RunRecord:
+        """``get_run`` read on the event loop (a run document from the page cache: no thread hop)."""
+        try:
+            return self.read_now(self.store.get_run, run_id)
+        except NotFound:  # not here: perhaps in the cluster (Temporal), else NotFound as get_run says it
+            return await self.get_run(run_id)
+
     async def wait_run(
         self, run_id: str, wait_seconds: float, on_event: Callable[[RunEvent], Awaitable[None]] | None = None
     ) -> RunRecord:
         """Wait up to ``wait_seconds`` for the run to end; return it as it stands then."""
         check_run_id(run_id)
         if wait_seconds <= 0:
-            return await self.get_run(run_id)
+            return await self._read_run(run_id)
         with anyio.move_on_after(wait_seconds):
             async with self.events.subscribe(run_id) as stream, self._forwarding(run_id):
-                run = await self.get_run(run_id)
+                run = await self._read_run(run_id)
                 while run.status not in TERMINAL_RUN_STATUSES:
                     # Events give prompt progress for runs executing here; the store is the truth
                     # (a run of another process, or an event dropped by a full buffer).
@@ -58,9 +65,9 @@ class RunReads(WorkerRegistry):
                                 await on_event(event)
                             if event.kind == "run_ended":
                                 break
-                    run = await self.get_run(run_id)
+                    run = await self._read_run(run_id)
                 return run
-        return await self.get_run(run_id)
+        return await self._read_run(run_id)
 
     @asynccontextmanager
     async def _forwarding(self, run_id: str) -> AsyncIterator[None]:

@@ -29,6 +29,7 @@ import anyio.abc
 
 from mcp_orchestrator.errors import RunFailure
 from mcp_orchestrator.runtimes.base import OutputSink
+from mcp_orchestrator.runtimes.cli.reaper import use_pidfd_reaper
 
 __all__ = ["MAX_LINE_BYTES", "STEP_TAG_VAR", "ProcessExit", "ProcessTree", "run_process"]
 
@@ -243,6 +244,7 @@ async def run_process(
     tree is terminated (shielded) and the cancellation propagates. ``tag`` is the value of
     ``STEP_TAG_VAR`` in ``env``, used to find descendants that left the session.
     """
+    use_pidfd_reaper()  # its exit reaches the loop through a pidfd, not a thread per process (Python 3.11)
     try:
         proc = await anyio.open_process(
             list(argv),
