@@ -106,7 +106,8 @@ class StepAttempts(StepRecorder):
         attempts: list[Attempt] = []
         try:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
-            await self._save_step(step, worker=(worker.name, "busy", None))  # two documents, one thread hop
+            await self._save_step(step)
+            await self._mark_behind((worker.name, "busy", None))  # stored beside the step's process
             self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
             orch.emit(
                 "step_started",

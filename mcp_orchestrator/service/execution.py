@@ -43,6 +43,7 @@ class RunExecution(StepAttempts):
                 scope = anyio.CancelScope()
                 self.step_scopes[worker.name] = scope
                 try:
+                    await self.orch.marks_settled(worker.name)  # its last step's session and status are stored
                     current = self.orch.read_now(self.orch.store.get_worker, worker.name)
                     if current.status == "stopped":
                         return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))
@@ -143,6 +144,7 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
             error = RunError(failure_class="canceled", message=reason)
             async with execution.last_write() as steps:
                 await orch.finish_run(run_id, "canceled", reason, error, steps=steps)
+            await execution.marks_settled()
             execution._publish("run_ended", "run canceled")
         raise
     except Exception as e:
@@ -164,4 +166,5 @@ async def execute_run(orch: RunHost, execution: RunExecution, strategy: Strategy
     with anyio.CancelScope(shield=True):
         async with execution.last_write() as steps:  # the last step's end is stored with the run's
             await orch.conclude_run(run_id, decide, steps=steps)
+        await execution.marks_settled()  # the workers' idle marks went beside the run's end: stored before it is told
         execution._publish("run_ended", f"run {status}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+import anyio
+
 from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, RuntimeMode, Step
 from mcp_orchestrator.engine import ExecutionEngine, StepCaps
@@ -82,6 +84,14 @@ class RunHost(StoreHost, Protocol):
 
     def mark_worker_now(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
         """Set a worker busy or idle, blocking (inside a thread hop)."""
+
+    async def mark_behind(
+        self, name: str, status: str, run_id: str | None, session_id: str | None = None
+    ) -> anyio.Event:
+        """Set a worker busy or idle in the background, after its earlier marks; the event is set once done."""
+
+    async def marks_settled(self, name: str) -> None:
+        """Wait until the marks of worker ``name`` in flight are stored."""
 
     async def finish_run(
         self, run_id: str, status: str, summary: str, error: RunError | None, *, steps: Sequence[Step] = ()

@@ -90,6 +90,7 @@ class StepRecorder:
         self._flushing = False
         self._writes = anyio.Lock()  # a flush in flight and the run's end never race
         self.steps_in_flight = 0  # the run's steps between their start and their end (``RunExecution.run_step``)
+        self._marks: list[anyio.Event] = []  # its steps' worker marks in flight (``_mark_behind``)
 
     @property
     def task(self) -> str:
@@ -99,13 +100,12 @@ class StepRecorder:
     def _publish(self, kind: str, message: str) -> None:
         self.orch.events.publish(RunEvent(self.run_id, kind, self.orch.redactor.text(message)))  # type: ignore[arg-type]
 
-    async def _save_step(self, step: Step | None, *, worker: WorkerMark | None = None) -> None:
-        """Store ``step`` (and the steps that ended unstored); ``worker``: then mark that worker (name, status,
-        session) in the same thread hop."""
+    async def _save_step(self, step: Step | None) -> None:
+        """Store ``step`` (and the steps that ended unstored)."""
         async with self._writes:
             unsaved = self._take_unsaved()
             try:
-                await self.orch.io(self._store_step, step, worker, unsaved)
+                await self.orch.io(self._store_step, step, unsaved)
             except BaseException:
                 for ended in unsaved:  # not stored: the next write (or the run's end) stores them
                     self._unsaved.setdefault(ended.index, ended)
@@ -158,9 +158,7 @@ class StepRecorder:
     def _redacted(self, step: Step) -> Step:
         return Step.model_validate(self.orch.redactor.data(step.model_dump()))  # what is stored is redacted
 
-    def _store_step(
-        self, step: Step | None, worker: WorkerMark | None = None, unsaved: list[Step] | None = None
-    ) -> None:
+    def _store_step(self, step: Step | None, unsaved: list[Step] | None = None) -> None:
         stored = [*(unsaved or ()), *([self._redacted(step)] if step is not None else [])]
         applied = False
 
@@ -176,21 +174,23 @@ class StepRecorder:
                 return run
             return with_steps(run, stored)
 
-        try:
-            self.orch.store.update_run(self.run_id, change)
-        except NotStarted:
-            worker = None  # nothing ran here: no worker to mark
-            raise
-        finally:  # the worker is marked whether or not the step could be stored (as when they were two hops)
-            self._mark(worker)
+        self.orch.store.update_run(self.run_id, change)
         if applied and self.pending_start is not None:
             self.pending_start = None
             self._announce_start = True
 
-    def _mark(self, worker: WorkerMark | None) -> None:
-        if worker is not None:
-            name, status, session = worker
-            self.orch.mark_worker_now(name, status, self.run_id if status == "busy" else None, session)
+    async def _mark_behind(self, worker: WorkerMark) -> None:
+        """Mark a worker busy or idle in the background; the run's end waits for it (``marks_settled``)."""
+        name, status, session = worker
+        self._marks = [m for m in self._marks if not m.is_set()]
+        run_id = self.run_id if status == "busy" else None
+        self._marks.append(await self.orch.mark_behind(name, status, run_id, session))
+
+    async def marks_settled(self) -> None:
+        """Wait until the worker marks of this run's steps are stored (before its end is announced)."""
+        for mark in self._marks:
+            await mark.wait()
+        self._marks.clear()
 
     async def save_step(self, step: Step) -> None:
         """Store a step again with more facts (verdict, workspace)."""
@@ -215,8 +215,8 @@ class StepRecorder:
         exit_code: int | None = None,
         worker: WorkerMark | None = None,
     ) -> Step:
-        """Record how ``step`` ended (its files redacted, then the step stored, then ``worker`` marked: one
-        thread hop), publish and log it."""
+        """Record how ``step`` ended (its files redacted and the step stored: one thread hop; then ``worker``
+        marked in the background, whether or not the step could be stored), publish and log it."""
 
         # Once the run has started, the end is stored by the run's next write (its end, or its next step's
         # start) or by a flush soon after; a kill before then finds the step running and fails it as interrupted,
@@ -224,21 +224,22 @@ class StepRecorder:
         later = self.pending_start is None
 
         def write() -> tuple[Step, Step]:
-            try:
-                # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
-                self.orch.redactor.tree(self.orch.store.step_output_path(self.run_id, step.index).parent)
-                cap = self.orch.settings.output_excerpt_bytes
-                ended = ended_step(step, status, cap, sink=sink, outcome=outcome, failure=failure, exit_code=exit_code)
-                if started is not None:
-                    ended.duration_ms = int((time.monotonic() - started) * 1000)
-                redacted = self._redacted(ended)
-                if not later:
-                    self._store_step(None, None, [redacted])
-                return ended, redacted
-            finally:
-                self._mark(worker)
+            # The step's files (full output, earlier attempts, quarantined raw bytes) are redacted once it ends.
+            self.orch.redactor.tree(self.orch.store.step_output_path(self.run_id, step.index).parent)
+            cap = self.orch.settings.output_excerpt_bytes
+            ended = ended_step(step, status, cap, sink=sink, outcome=outcome, failure=failure, exit_code=exit_code)
+            if started is not None:
+                ended.duration_ms = int((time.monotonic() - started) * 1000)
+            redacted = self._redacted(ended)
+            if not later:
+                self._store_step(None, [redacted])
+            return ended, redacted
 
-        step, redacted = await self.orch.io(write)
+        try:
+            step, redacted = await self.orch.io(write)
+        finally:
+            if worker is not None:
+                await self._mark_behind(worker)
         if later:
             self._unsaved[step.index] = redacted
             # While other steps of the run go on, a flush stores the end soon; otherwise the plan's next move (a
