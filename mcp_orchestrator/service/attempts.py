@@ -107,7 +107,7 @@ class StepAttempts(StepRecorder):
         try:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
             await self._save_step(step)
-            await self._mark_behind((worker.name, "busy", None))  # stored beside the step's process
+            await self._mark_busy(worker)  # stored beside the step's process, if it runs long enough
             self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
             orch.emit(
                 "step_started",

@@ -36,6 +36,7 @@ from mcp_orchestrator.runtimes import WorkerRuntime, load_runtime
 from mcp_orchestrator.service.events import EventBus, RunEvent
 from mcp_orchestrator.service.execution import RunExecution
 from mcp_orchestrator.service.host import Outcome
+from mcp_orchestrator.service.marks import WorkerMarks
 from mcp_orchestrator.service.steps import with_steps
 from mcp_orchestrator.store import JsonRunStore
 from mcp_orchestrator.store._files import is_alive, this_process
@@ -71,7 +72,7 @@ class OrchestratorCore:
         self._engine: ExecutionEngine | None = None
         self._tg: TaskGroup | None = None  # this instance's background tasks (inside ``running()``)
         self._runtimes: dict[str, WorkerRuntime] = {}
-        self._marks: dict[str, anyio.Event] = {}  # worker -> its last mark in flight (``mark_behind``)
+        self.marks = WorkerMarks(self.mark_worker, self.start_soon)
         self._executions: dict[str, RunExecution] = {}
         self._limiter = anyio.CapacityLimiter(8)
         self.gateway = Gateway(settings.gateway)  # endpoint health, breakers and strategies of this process
@@ -110,12 +111,16 @@ class OrchestratorCore:
             self._runtimes[mode] = rt
         return rt
 
-    async def mark_worker(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
-        """Set a worker busy or idle (a stopped worker stays stopped)."""
-        await self.io(self.mark_worker_now, name, status, run_id, session_id)
+    async def mark_worker(
+        self, name: str, status: str, run_id: str | None, session_id: str | None = None
+    ) -> WorkerRecord | None:
+        """Set a worker busy or idle (a stopped worker stays stopped); the worker as stored, None when gone."""
+        return await self.io(self.mark_worker_now, name, status, run_id, session_id)
 
-    def mark_worker_now(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
-        """``mark_worker``, blocking: for a thread hop that writes other documents too."""
+    def mark_worker_now(
+        self, name: str, status: str, run_id: str | None, session_id: str | None = None
+    ) -> WorkerRecord | None:
+        """``mark_worker``, blocking (in a thread hop); the worker as stored, None when it is gone."""
 
         def change(w: WorkerRecord) -> WorkerRecord:
             update: dict[str, Any] = {"current_run_id": run_id}
@@ -126,45 +131,10 @@ class OrchestratorCore:
             return w.model_copy(update=update)
 
         try:
-            self.store.update_worker(name, change)
+            return self.store.update_worker(name, change)
         except NotFound:
             log.warning("worker %s vanished while running", name)
-
-    async def mark_behind(
-        self, name: str, status: str, run_id: str | None, session_id: str | None = None
-    ) -> anyio.Event:
-        """``mark_worker`` in the background, after the marks of the same worker still in flight here (so a worker's
-        marks land in order); the event is set once it is stored or has failed (logged). A step's marks go so: the
-        busy mark beside its process, the idle mark beside the run's next write, and the run's end waits for them
-        (``StepRecorder.marks_settled``). A crash can lose a mark in flight; recovery sets the worker idle anyway."""
-        before = self._marks.get(name)
-        done = anyio.Event()
-        self._marks[name] = done
-
-        async def mark() -> None:
-            try:
-                with anyio.CancelScope(shield=True):  # a closing host still stores it
-                    if before is not None:
-                        await before.wait()
-                    await self.io(self.mark_worker_now, name, status, run_id, session_id)
-            except Exception:
-                log.exception("worker %s: marking it %s failed", name, status)
-            finally:
-                done.set()
-                if self._marks.get(name) is done:
-                    del self._marks[name]
-
-        try:
-            self.start_soon(mark, name=f"mark:{name}")
-        except RuntimeError:  # no background (the host is shutting down): marked here, now
-            await mark()
-        return done
-
-    async def marks_settled(self, name: str) -> None:
-        """Wait until the marks of worker ``name`` in flight here are stored."""
-        pending = self._marks.get(name)
-        if pending is not None:
-            await pending.wait()
+            return None
 
     async def finish_run(
         self, run_id: str, status: str, summary: str, error: RunError | None, *, steps: Sequence[Step] = ()

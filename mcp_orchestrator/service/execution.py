@@ -43,7 +43,7 @@ class RunExecution(StepAttempts):
                 scope = anyio.CancelScope()
                 self.step_scopes[worker.name] = scope
                 try:
-                    await self.orch.marks_settled(worker.name)  # its last step's session and status are stored
+                    await self.orch.marks.settled(worker.name)  # its last step's session and status are stored
                     current = self.orch.read_now(self.orch.store.get_worker, worker.name)
                     if current.status == "stopped":
                         return await self._end(step, "canceled", failure=("canceled", "the worker was stopped"))

@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-import anyio
-
 from mcp_orchestrator.config import Settings
-from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, RuntimeMode, Step
+from mcp_orchestrator.contracts import ProcessRef, RunError, RunRecord, RuntimeMode, Step, WorkerRecord
 from mcp_orchestrator.engine import ExecutionEngine, StepCaps
 from mcp_orchestrator.gateway import Gateway
 from mcp_orchestrator.observability import Redactor
 from mcp_orchestrator.runtimes import WorkerRuntime
 from mcp_orchestrator.service.events import EventBus
+from mcp_orchestrator.service.marks import WorkerMarks
 from mcp_orchestrator.store import JsonRunStore
 
 __all__ = ["Outcome", "RunHost", "StoreHost"]
@@ -76,22 +75,22 @@ class RunHost(StoreHost, Protocol):
     def gateway(self) -> Gateway:
         """Endpoint health, breakers and routing of this process."""
 
+    @property
+    def marks(self) -> WorkerMarks:
+        """Worker busy/idle marks in flight, written in the background in order per worker."""
+
     async def runtime(self, mode: RuntimeMode) -> WorkerRuntime:
         """The loaded runtime for ``mode``."""
 
-    async def mark_worker(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
+    async def mark_worker(
+        self, name: str, status: str, run_id: str | None, session_id: str | None = None
+    ) -> WorkerRecord | None:
         """Set a worker busy or idle."""
 
-    def mark_worker_now(self, name: str, status: str, run_id: str | None, session_id: str | None = None) -> None:
-        """Set a worker busy or idle, blocking (inside a thread hop)."""
-
-    async def mark_behind(
+    def mark_worker_now(
         self, name: str, status: str, run_id: str | None, session_id: str | None = None
-    ) -> anyio.Event:
-        """Set a worker busy or idle in the background, after its earlier marks; the event is set once done."""
-
-    async def marks_settled(self, name: str) -> None:
-        """Wait until the marks of worker ``name`` in flight are stored."""
+    ) -> WorkerRecord | None:
+        """Set a worker busy or idle, blocking (inside a thread hop)."""
 
     async def finish_run(
         self, run_id: str, status: str, summary: str, error: RunError | None, *, steps: Sequence[Step] = ()

@@ -21,6 +21,7 @@ from mcp_orchestrator.contracts import (
     RunRecord,
     RuntimeMode,
     Step,
+    WorkerRecord,
     utcnow,
 )
 from mcp_orchestrator.errors import OrchestratorError
@@ -28,6 +29,7 @@ from mcp_orchestrator.runtimes import OutputSink, StepOutcome
 from mcp_orchestrator.runtimes.base import bound_text
 from mcp_orchestrator.service.events import RunEvent
 from mcp_orchestrator.service.host import RunHost
+from mcp_orchestrator.service.marks import BUSY_AFTER, Mark
 from mcp_orchestrator.strategies import StrategyOptions
 
 __all__ = ["FLUSH_AFTER", "NotStarted", "StepRecorder", "WorkerMark", "ended_step", "restart_sink", "with_steps"]
@@ -90,7 +92,8 @@ class StepRecorder:
         self._flushing = False
         self._writes = anyio.Lock()  # a flush in flight and the run's end never race
         self.steps_in_flight = 0  # the run's steps between their start and their end (``RunExecution.run_step``)
-        self._marks: list[anyio.Event] = []  # its steps' worker marks in flight (``_mark_behind``)
+        self._marks: list[Mark] = []  # its steps' worker marks in flight (``_keep``)
+        self._busy: dict[str, tuple[Mark, bool, str | None]] = {}  # worker -> busy mark, idle before, session
 
     @property
     def task(self) -> str:
@@ -179,17 +182,39 @@ class StepRecorder:
             self.pending_start = None
             self._announce_start = True
 
-    async def _mark_behind(self, worker: WorkerMark) -> None:
-        """Mark a worker busy or idle in the background; the run's end waits for it (``marks_settled``)."""
+    async def _mark_busy(self, worker: WorkerRecord) -> None:
+        """Mark the step's worker busy once the step has run ``BUSY_AFTER`` (``service.marks``); a stop that came
+        first cancels the step when the mark finds the worker stopped."""
+        name = worker.name
+
+        def stopped() -> None:
+            scope = self.step_scopes.get(name)
+            if scope is not None:
+                self.cancel_reason = self.cancel_reason or f"worker {name} was stopped"
+                scope.cancel()
+
+        mark = await self.orch.marks.behind(name, "busy", self.run_id, delay=BUSY_AFTER, stopped=stopped)
+        clean = worker.status == "idle" and worker.current_run_id is None
+        self._busy[name] = (mark, clean, worker.session_id)
+        self._keep(mark)
+
+    async def _mark_idle(self, worker: WorkerMark) -> None:
+        """Mark the step's worker idle in the background, unless its busy mark was never written and its record
+        would not change (the same session, idle before): a short step then writes no worker document."""
         name, status, session = worker
-        self._marks = [m for m in self._marks if not m.is_set()]
-        run_id = self.run_id if status == "busy" else None
-        self._marks.append(await self.orch.mark_behind(name, status, run_id, session))
+        busy, clean, before = self._busy.pop(name, (None, False, None))
+        if busy is not None and busy.call_off() and clean and session in (None, before):
+            return
+        self._keep(await self.orch.marks.behind(name, status, None, session))
+
+    def _keep(self, mark: Mark) -> None:
+        self._marks = [m for m in self._marks if not m.done.is_set()]
+        self._marks.append(mark)
 
     async def marks_settled(self) -> None:
         """Wait until the worker marks of this run's steps are stored (before its end is announced)."""
         for mark in self._marks:
-            await mark.wait()
+            await mark.done.wait()
         self._marks.clear()
 
     async def save_step(self, step: Step) -> None:
@@ -239,7 +264,7 @@ class StepRecorder:
             step, redacted = await self.orch.io(write)
         finally:
             if worker is not None:
-                await self._mark_behind(worker)
+                await self._mark_idle(worker)
         if later:
             self._unsaved[step.index] = redacted
             # While other steps of the run go on, a flush stores the end soon; otherwise the plan's next move (a

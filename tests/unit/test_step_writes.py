@@ -9,13 +9,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import pytest
 
-from mcp_orchestrator.config import Settings
 from mcp_orchestrator.contracts import ProcessRef, RunRecord, Step, WorkerRecord, utcnow
 from mcp_orchestrator.service import Orchestrator
 from mcp_orchestrator.service.execution import RunExecution, execute_run
@@ -25,17 +22,6 @@ from mcp_orchestrator.strategies import StrategyContext, StrategyResult
 from mcp_orchestrator.strategies.single import SingleWorker
 
 AGENT = "writes"
-
-
-@pytest.fixture
-async def orch(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    root = tmp_path / "root"
-    root.mkdir()
-    orch = Orchestrator(Settings(home=tmp_path / "home", roots=(root,), fsync=False))
-    async with orch.running(take_over=False):
-        for name in ("a", "b"):
-            await orch.spawn_worker(AGENT, name, "mock", workdir=str(root))
-        yield orch
 
 
 def queued_here(orch: Orchestrator, workers: list[str]) -> RunRecord:
