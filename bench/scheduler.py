@@ -3,11 +3,14 @@
 (a) ``accept``: ``dispatch_task`` with ``waitSeconds`` 0 through the stdio server while 1,000 runs are
     queued (``MAX_RUNNING=1`` and a long run holding the slot, so every accepted run stays queued):
     p50/p95/p99 at the client (goal p95 <= 3 ms, issue #15), and the same call in-process (``Orchestrator.dispatch``)
-    at the same depth, to separate the transport from the service.
+    at the same depth, to separate the transport from the service; ``fsync_on_executor`` is the same over the
+    default set-up, ``serve`` handing each run to the data directory's executor process.
 (b) ``throughput``: mock runs (no delay, 32 workers, default caps) from the first dispatch to the last
     completion, in-process through the service API and through the stdio server (16 callers in flight,
     ``waitSeconds`` 0), with fsync on and off (``MCP_ORCHESTRATOR_FSYNC=0``); in-process also on tmpfs
-    (``/dev/shm``) to tell the code's cost from the disk's. Goal >= 300 runs/s.
+    (``/dev/shm``) to tell the code's cost from the disk's. Goal >= 300 runs/s. The stdio figures execute the runs
+    in ``serve`` itself (inline) as before issue 13; ``mcp_stdio_executor_fsync_on`` over the default set-up (the
+    server's CPU is then the front end's and the executor's together).
 (c) ``interactive_wait``: interactive runs arriving every 20 ms while a backlog of batch runs saturates
     the caps (``max_running`` 4, ``mock`` backend cap 2): their queue wait p50/p95/p99 vs the batch runs'.
 
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import children_running, server_env
+from _common import children_running, server_env, stop_executor
 from mcp import Client, StdioServerParameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from mcp_orchestrator.config import Settings  # noqa: E402
 from mcp_orchestrator.service import Orchestrator  # noqa: E402
+from mcp_orchestrator.service.executor import ExecutorPaths  # noqa: E402
 
 AGENT = "bench"
 WORKERS = 32
@@ -84,11 +88,12 @@ def settings(home: Path, root: Path, *, fsync: bool, **knobs: Any) -> Settings:
     return Settings(home=home, roots=(root,), fsync=fsync, **{"queue_limits": BIG_QUEUES, **knobs})
 
 
-def stdio(home: Path, root: Path, **env: str) -> StdioServerParameters:
+def stdio(home: Path, root: Path, executor: str = "inline", **env: str) -> StdioServerParameters:
     full = server_env(home, root)
-    # The runs execute in the server process itself (inline), so its CPU time is the whole cost of a run, as in
-    # the figures before the executor existed (issue 13); bench/executor.py compares the two modes.
-    full["MCP_ORCHESTRATOR_EXECUTOR"] = "inline"
+    # ``inline``: the runs execute in the server process itself, so its CPU time is the whole cost of a run, as in
+    # the figures before the executor existed (issue 13). ``daemon`` (the default a user runs): ``serve`` accepts
+    # and hands each run to the data directory's executor process; bench/executor.py compares the two modes.
+    full["MCP_ORCHESTRATOR_EXECUTOR"] = executor
     full.update({f"MCP_ORCHESTRATOR_{k}": v for k, v in env.items()})
     return StdioServerParameters(
         command=sys.executable, args=["-m", "mcp_orchestrator", "serve"], env=full, cwd=str(REPO)
@@ -114,10 +119,12 @@ async def until(check: Callable[[], Any], seconds: float, interval: float = 0.02
 # ---- (a) accept latency -------------------------------------------------------------------------
 
 
-async def accept_latency(queued: int, samples: int, fsync: bool, base: str | None) -> dict[str, Any]:
+async def accept_latency(
+    queued: int, samples: int, fsync: bool, base: str | None, executor: str = "inline"
+) -> dict[str, Any]:
     with data_dirs(base) as (home, root):
         knobs = {"MAX_RUNNING": "1", "QUEUE_INTERACTIVE": "1000000", "FSYNC": "1" if fsync else "0"}
-        async with Client(stdio(home, root, **knobs)) as client:
+        async with Client(stdio(home, root, executor, **knobs)) as client:
             await call(client, "spawn_worker", agentId=AGENT, name="w", model="mock")
             await call(client, "dispatch_task", agentId=AGENT, task="[[mock delay=3600]]", waitSeconds=0)
 
@@ -133,6 +140,9 @@ async def accept_latency(queued: int, samples: int, fsync: bool, base: str | Non
             assert depth == queued, depth
             at_depth = [await timed(queued + i) for i in range(samples)]
         out = {"at_depth": pct(at_depth), "while_filling_0_to_depth": pct(filling), "depth": queued}
+        if executor == "daemon":
+            stop_executor(home, root)
+            return out
 
     # The same dispatch without the transport, at the same depth.
     with data_dirs(base) as (home, root):
@@ -164,6 +174,12 @@ def _cpu_seconds(pid: int | None = None) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _cpu_sum(pids: list[int]) -> tuple[float, float]:
+    """(user, sys) CPU seconds of the processes ``pids`` together."""
+    times = [_cpu_seconds(p) for p in pids]
+    return sum(t[0] for t in times), sum(t[1] for t in times)
 
 
 def _cpu_per_run(before: tuple[float, float], after: tuple[float, float], runs: int) -> dict[str, float]:
@@ -229,15 +245,22 @@ async def throughput_in_process(runs: int, fsync: bool, base: str | None) -> dic
     }
 
 
-async def throughput_mcp(runs: int, fsync: bool, base: str | None, callers: int = 16) -> dict[str, Any]:
+async def throughput_mcp(
+    runs: int, fsync: bool, base: str | None, callers: int = 16, executor: str = "inline"
+) -> dict[str, Any]:
     with data_dirs(base) as (home, root):
-        async with Client(stdio(home, root, FSYNC="1" if fsync else "0", QUEUE_INTERACTIVE="1000000")) as client:
+        env = {"FSYNC": "1" if fsync else "0", "QUEUE_INTERACTIVE": "1000000"}
+        async with Client(stdio(home, root, executor, **env)) as client:
             names = [f"w{i}" for i in range(WORKERS)]
             for name in names:
                 await call(client, "spawn_worker", agentId=AGENT, name=name, model="mock")
             (pid,) = children_running("mcp_orchestrator")
+            pids = [pid]
+            if executor == "daemon":  # the server's CPU is the front end's and its executor's
+                await call(client, "dispatch_task", agentId=AGENT, task="warm-up", workers=[names[0]], waitSeconds=30)
+                pids.append(int((ExecutorPaths(home).read_info() or {})["pid"]))
             todo = iter(range(runs))
-            cpu_server, cpu_client = _cpu_seconds(pid), _cpu_seconds()
+            cpu_server, cpu_client = _cpu_sum(pids), _cpu_seconds()
             start = time.perf_counter()
 
             async def caller() -> None:
@@ -255,11 +278,14 @@ async def throughput_mcp(runs: int, fsync: bool, base: str | None, callers: int 
 
             await until(drained, 600, 0.01)
             elapsed = time.perf_counter() - start
-            server_ms = _cpu_per_run(cpu_server, _cpu_seconds(pid), runs)
+            server_ms = _cpu_per_run(cpu_server, _cpu_sum(pids), runs)
             client_ms = _cpu_per_run(cpu_client, _cpu_seconds(), runs)
             done = await call(client, "list_worker_runs", status="completed", limit=1)
             assert done["runs"], "no run completed"
+        if executor == "daemon":
+            stop_executor(home, root)
     return {
+        "executor": executor,
         "runs_per_second": round(runs / elapsed, 1),
         "dispatch_phase_per_second": round(runs / dispatched, 1),
         "server_cpu_ms_per_run": server_ms,
@@ -527,6 +553,7 @@ async def main(args: argparse.Namespace, shm: str | None) -> dict[str, Any]:
         "what": "dispatch_task waitSeconds=0 latency (ms) with the queue at depth; goal p95 <= 3 ms over stdio",
         "fsync_on": await accept_latency(args.queued, args.samples, True, base),
         "fsync_off": await accept_latency(args.queued, args.samples, False, base),
+        "fsync_on_executor": await accept_latency(args.queued, args.samples, True, base, "daemon"),
     }
     tp: dict[str, Any] = {"what": "mock runs/s, first dispatch to last completion; goal >= 300"}
     tp["in_process_fsync_on"] = await throughput_in_process(args.runs, True, base)
@@ -539,6 +566,7 @@ async def main(args: argparse.Namespace, shm: str | None) -> dict[str, Any]:
             tp["what_if_raw_flock_in_process_tmpfs"] = await throughput_in_process(args.runs, False, shm)
     tp["mcp_stdio_fsync_on"] = await throughput_mcp(args.mcp_runs, True, base)
     tp["mcp_stdio_fsync_off"] = await throughput_mcp(args.mcp_runs, False, base)
+    tp["mcp_stdio_executor_fsync_on"] = await throughput_mcp(args.mcp_runs, True, base, executor="daemon")
     if shm:
         tp["mcp_stdio_tmpfs"] = await throughput_mcp(args.mcp_runs, False, shm)
     out["throughput"] = tp
@@ -553,6 +581,8 @@ async def main(args: argparse.Namespace, shm: str | None) -> dict[str, Any]:
         "in_process_fsync_on_ge_300_runs_per_s": tp["in_process_fsync_on"]["runs_per_second"] >= 300,
         "in_process_fsync_on_le_3_ms_cpu_per_run": tp["in_process_fsync_on"]["cpu_ms_per_run"]["total"] <= 3.0,
         "mcp_stdio_fsync_on_ge_200_runs_per_s": tp["mcp_stdio_fsync_on"]["runs_per_second"] >= 200,
+        "accept_p95_ms_le_3_executor": out["accept"]["fsync_on_executor"]["at_depth"]["p95"] <= 3.0,
+        "mcp_stdio_executor_fsync_on_ge_200_runs_per_s": tp["mcp_stdio_executor_fsync_on"]["runs_per_second"] >= 200,
     }
     out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out["bench_seconds"] = round(time.perf_counter() - started, 1)

@@ -9,6 +9,7 @@ neither ever raises into a run (a package that cannot be written is logged and s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=1024)
 def replay_path(home: Path, run_id: str) -> Path:
     """Where the replay package of ``run_id`` lives."""
     return home / "runs" / run_id / "replay.json"

@@ -36,9 +36,15 @@ class RunIndex(DocumentFiles):
         super().__init__(home, fsync=fsync)
         self._summary_cache: dict[str, tuple[int, int, RunSummary]] = {}
         self._listings: dict[Path, tuple[int, list[str]]] = {}  # folder -> (mtime, names newest first)
+        self._run_paths: dict[str, Path] = {}
 
     def _run_path(self, run_id: str) -> Path:
-        return self.home / "runs" / run_id / "run.json"
+        path = self._run_paths.get(run_id)
+        if path is None:  # a run's path is asked for about a dozen times per run: built once (pathlib is slow)
+            if len(self._run_paths) > 4096:
+                self._run_paths.clear()
+            path = self._run_paths[run_id] = self.home / "runs" / run_id / "run.json"
+        return path
 
     def _candidate_ids(self, flt: RunFilter) -> list[str]:
         if flt.worker_name is not None:

@@ -69,6 +69,7 @@ class JsonRunStore(LeaseFiles, RunIndex, RunStore):
         for sub in ("runs", "active", "index/worker", "index/agent", "idempotency", "workers", "quarantine"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         super().__init__(home, fsync=fsync)
+        self._output_paths: dict[tuple[str, int], Path] = {}
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -131,7 +132,13 @@ class JsonRunStore(LeaseFiles, RunIndex, RunStore):
 
     def step_output_path(self, run_id: str, index: int) -> Path:
         """Where step ``index`` of ``run_id`` spools its full output."""
-        return self.home / "runs" / run_id / "steps" / str(index) / "output.log"
+        key = (run_id, index)
+        path = self._output_paths.get(key)
+        if path is None:  # asked for at a step's start and end, by the resource, by redaction: built once
+            if len(self._output_paths) > 4096:
+                self._output_paths.clear()
+            path = self._output_paths[key] = self._run_path(run_id).parent / "steps" / str(index) / "output.log"
+        return path
 
     # ---- workers ---------------------------------------------------------------------------
 
