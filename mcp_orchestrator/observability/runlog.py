@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class RunLog:
         self.path = log_path(home)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.redactor = redactor or Redactor()
+        self._appender = _Appender(self.path)
 
     def emit(self, event: str, run_id: str, **fields: Any) -> None:
         """Write one event; a failure to log is reported, never raised into a run."""
@@ -58,7 +60,7 @@ class RunLog:
                 data = (record.model_dump_json(exclude_none=True) + "\n").encode()
                 if len(data) > MAX_LINE:  # a cut line would not parse: say so instead of writing one
                     raise ValueError(f"the event is {len(data)} bytes, over {MAX_LINE}")
-            _append(self.path, data)
+            self._appender.write(data)
         except (OSError, ValueError) as e:
             log.warning("run log: could not write %s for %s: %s", event, run_id, e)
 
@@ -68,23 +70,52 @@ def log_path(home: Path) -> Path:
     return home / "logs" / "events.jsonl"
 
 
-def _append(path: Path, data: bytes) -> None:
-    for _ in range(5):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_SH)
+class _Appender:
+    """One descriptor on the log, kept open between lines (two syscalls fewer per line than open and close);
+    reopened when the name points to another file (pruned) or to none."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._ino = -1
+        self._lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            for _ in range(5):
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    self._ino = os.fstat(self._fd).st_ino
+                fd = self._fd
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except BlockingIOError:  # a prune holds it: if it swapped the file in already, go to the new one
+                        if self._replaced():
+                            self._reopen()
+                            continue
+                        fcntl.flock(fd, fcntl.LOCK_SH)
+                if self._replaced():  # pruned while we waited (or removed): write to the file that replaced it
+                    self._reopen()  # closing also releases the lock
+                    continue
                 try:
-                    current = os.stat(path).st_ino
-                except FileNotFoundError:
-                    current = -1
-                if os.fstat(fd).st_ino != current:
-                    continue  # pruned while we waited: write to the file that replaced it
-            os.write(fd, data)
-            return
-        finally:
-            os.close(fd)  # also releases the lock
-    raise OSError(f"{path} kept being replaced while writing")
+                    os.write(fd, data)
+                finally:
+                    if fcntl is not None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            raise OSError(f"{self.path} kept being replaced while writing")
+
+    def _replaced(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != self._ino
+        except FileNotFoundError:
+            return True
+
+    def _reopen(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @contextlib.contextmanager

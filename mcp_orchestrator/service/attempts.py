@@ -107,8 +107,9 @@ class StepAttempts(StepRecorder):
         try:
             # Inside the try: a cancellation while marking the step running still ends it and frees the worker.
             await self._save_step(step)
-            await self._mark_busy(worker)  # stored beside the step's process, if it runs long enough
-            self._publish("step_started", f"step {step.index}: {worker.name} ({mode}) started")
+            told = f"step {step.index}: {worker.name} ({mode}) started"
+            # Stored beside the step's process if it runs long enough; its start is told once the worker is busy.
+            await self._mark_busy(worker, lambda: self._publish("step_started", told))
             orch.emit(
                 "step_started",
                 self.run_id,

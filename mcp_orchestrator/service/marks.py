@@ -2,9 +2,10 @@
 
 A step's marks are not on its path: the busy mark goes beside its process, the idle mark beside the run's next
 write, and the run's end is announced once they are stored (``StepRecorder.marks_settled``). A busy mark waits
-``BUSY_AFTER`` first: a step that ends sooner is never marked busy, and if the worker's record then needs no
-change (same session, idle before) no mark is written at all - two document writes fewer per short step. A
-crash can lose a mark in flight; recovery sets the worker idle at the next start anyway.
+``BUSY_AFTER`` first, and the step's start is announced once it is stored (whoever hears of the start finds
+the worker busy): a step that ends sooner is never marked busy (its start is announced with its end), and if
+the worker's record then needs no change (same session, idle before) no mark is written at all: two document
+writes fewer per short step. A crash can lose a mark in flight; recovery sets the worker idle at the next start anyway.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ class WorkerMarks:
         session_id: str | None = None,
         *,
         delay: float = 0.0,
+        then: Callable[[], None] | None = None,
         stopped: Callable[[], None] | None = None,
     ) -> Mark:
-        """Store a mark after ``delay`` and after the worker's earlier marks; ``stopped``: called when the stored
-        worker turns out stopped (a stop that came before the busy mark was written)."""
+        """Store a mark after ``delay`` and after the worker's earlier marks; ``then``: called once it is stored
+        (or failed), not when called off; ``stopped``: called when the stored worker turns out stopped (a stop
+        that came before the busy mark was written)."""
         before = self._last.get(name)
         mark = Mark()
         self._last[name] = mark
@@ -80,7 +83,12 @@ class WorkerMarks:
                         await before.done.wait()  # done in order, even when called off
                     if not mark.begun:
                         return
-                    stored = await self._write(name, status, run_id, session_id)
+                    stored = None
+                    try:
+                        stored = await self._write(name, status, run_id, session_id)
+                    finally:
+                        if then is not None:
+                            then()
                 if stored is not None and stored.status == "stopped" and stopped is not None:
                     stopped()
             except Exception:

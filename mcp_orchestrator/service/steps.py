@@ -93,7 +93,8 @@ class StepRecorder:
         self._writes = anyio.Lock()  # a flush in flight and the run's end never race
         self.steps_in_flight = 0  # the run's steps between their start and their end (``RunExecution.run_step``)
         self._marks: list[Mark] = []  # its steps' worker marks in flight (``_keep``)
-        self._busy: dict[str, tuple[Mark, bool, str | None]] = {}  # worker -> busy mark, idle before, session
+        # worker -> its busy mark, whether it was idle before, its session before, the step's start announcement
+        self._busy: dict[str, tuple[Mark, bool, str | None, Callable[[], None]]] = {}
 
     @property
     def task(self) -> str:
@@ -182,9 +183,9 @@ class StepRecorder:
             self.pending_start = None
             self._announce_start = True
 
-    async def _mark_busy(self, worker: WorkerRecord) -> None:
-        """Mark the step's worker busy once the step has run ``BUSY_AFTER`` (``service.marks``); a stop that came
-        first cancels the step when the mark finds the worker stopped."""
+    async def _mark_busy(self, worker: WorkerRecord, announce: Callable[[], None]) -> None:
+        """Mark the step's worker busy once the step has run ``BUSY_AFTER`` (``service.marks``), then ``announce``
+        its start; a stop that came first cancels the step when the mark finds the worker stopped."""
         name = worker.name
 
         def stopped() -> None:
@@ -193,18 +194,25 @@ class StepRecorder:
                 self.cancel_reason = self.cancel_reason or f"worker {name} was stopped"
                 scope.cancel()
 
-        mark = await self.orch.marks.behind(name, "busy", self.run_id, delay=BUSY_AFTER, stopped=stopped)
+        marks = self.orch.marks
+        mark = await marks.behind(name, "busy", self.run_id, delay=BUSY_AFTER, then=announce, stopped=stopped)
         clean = worker.status == "idle" and worker.current_run_id is None
-        self._busy[name] = (mark, clean, worker.session_id)
+        self._busy[name] = (mark, clean, worker.session_id, announce)
         self._keep(mark)
 
     async def _mark_idle(self, worker: WorkerMark) -> None:
         """Mark the step's worker idle in the background, unless its busy mark was never written and its record
         would not change (the same session, idle before): a short step then writes no worker document."""
         name, status, session = worker
-        busy, clean, before = self._busy.pop(name, (None, False, None))
-        if busy is not None and busy.call_off() and clean and session in (None, before):
-            return
+        busy = self._busy.pop(name, None)
+        if busy is not None:
+            mark, clean, before, announce = busy
+            if mark.call_off():
+                announce()  # its start is told with its end: the worker was never marked busy
+                if clean and session in (None, before):
+                    return
+            else:
+                await mark.done.wait()  # its start was told (or is about to be) before its end
         self._keep(await self.orch.marks.behind(name, status, None, session))
 
     def _keep(self, mark: Mark) -> None:
