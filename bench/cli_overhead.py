@@ -191,7 +191,21 @@ async def bench_fake(tmp: Path, name: str, exe: Path, n: int) -> dict[str, Any]:
             return await spawn_direct(inv.argv, wenv, root / "work")
 
         result = await compare(lambda t: s.dispatch("fake", t), direct, n, warmup=5)
+    stop_executor(env)
     return result
+
+
+def stop_executor(env: dict[str, str]) -> None:
+    """``daemon stop`` for the session's data directory: its executor outlives the server and would still write
+    there while the directory is removed."""
+    subprocess.run(
+        [sys.executable, "-m", "mcp_orchestrator", "daemon", "stop"],
+        env=env,
+        cwd=str(REPO),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
 
 
 async def bench_real(tmp: Path, n: int) -> dict[str, Any]:
@@ -225,6 +239,7 @@ async def bench_real(tmp: Path, n: int) -> dict[str, Any]:
                 name = model.replace("_", "-")
                 out[model] = await compare(lambda t, name=name: s.dispatch(name, t), direct, n, warmup=1)
                 out[model]["binary"] = binary
+    stop_executor(env)
     return out
 
 
