@@ -61,7 +61,6 @@ class OrchestratorCore:
         self.shutdown_reason = "the server process shut down"
         self._claiming: set[str] = set()
         self._followed: set[str] = set()  # front end: runs whose events come over their claim connection
-        self._behind: set[str] = set()  # front end: runs handed over in the background, nobody following
         self.store = JsonRunStore(settings.home, fsync=settings.fsync)
         self.events = EventBus()
         self.process = this_process()

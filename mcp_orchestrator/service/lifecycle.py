@@ -144,25 +144,16 @@ class RunLifecycle(RunReads):
         """Front end: tell the executor about a run stored as its own. Should it never answer, the run
         fails (fenced: a terminal status is final, so a late executor cannot start it).
 
-        The claim goes on in the background, shielded (a closing front end waits for it), so the caller has its
-        answer without the executor's round trip. ``follow`` (the caller waits for the run next): its connection
-        then carries the run's events, so the wait needs no connection of its own. Should this process be killed
-        before the claim is sent, the executor finds the run among its owned markers within a second."""
-        if self._tg is not None and len(self._followed) + len(self._behind) < MAX_FOLLOWED:
-            if follow:
-                self._followed.add(run.run_id)
-                self._tg.start_soon(self._claim_following, run, workers, task, name=f"follow:{run.run_id}")
-            else:
-                self._behind.add(run.run_id)
-                self._tg.start_soon(self._claim_behind, run, workers, task, name=f"claim:{run.run_id}")
+        ``follow`` (the caller waits for the run next): the claim goes on in the background, shielded, and its
+        connection then carries the run's events, so the wait starts at once and needs no connection of its own.
+        Otherwise the claim is answered before this returns: the caller may go away right after, and a claim
+        racing an executor that just died must not start another one behind the caller's back (the new one
+        takes the run over from the dead one instead)."""
+        if follow and self._tg is not None and len(self._followed) < MAX_FOLLOWED:
+            self._followed.add(run.run_id)
+            self._tg.start_soon(self._claim_following, run, workers, task, name=f"follow:{run.run_id}")
             return
         await self._claim_or_fail(run, workers, task, None)
-
-    async def _claim_behind(self, run: RunRecord, workers: list[WorkerRecord], task: str) -> None:
-        try:
-            await self._claim_or_fail(run, workers, task, None)
-        finally:
-            self._behind.discard(run.run_id)
 
     async def _claim_or_fail(
         self, run: RunRecord, workers: list[WorkerRecord], task: str, publish: Callable[[RunEvent], None] | None
